@@ -1,0 +1,5 @@
+"""Typed configs loaded from YAML with --set overrides, validated in one place."""
+
+from yatt.config.loader import ConfigModel, dump_config, load_config, parse_overrides
+
+__all__ = ["ConfigModel", "dump_config", "load_config", "parse_overrides"]

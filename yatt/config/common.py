@@ -1,0 +1,46 @@
+"""Config sections shared by every service: the gRPC server, etcd, and registration."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from yatt.config.loader import ConfigModel
+from yatt.defaults import DEFAULT_ETCD, DEFAULT_HOST, MAX_MESSAGE_BYTES
+
+
+class ServerConfig(ConfigModel):
+    """How a service's gRPC server listens and bounds its work."""
+
+    host: str = Field(DEFAULT_HOST, description="Address to bind; loopback by default.")
+    port: int = Field(0, ge=0, le=65535, description="Port to bind; 0 picks a free port.")
+    advertise_host: str | None = Field(
+        None, description="Host other processes use to reach this server (default: host)."
+    )
+    max_message_bytes: int = Field(
+        MAX_MESSAGE_BYTES, gt=0, description="Largest message accepted or sent, in bytes."
+    )
+    max_concurrency: int = Field(
+        8, gt=0, description="RPCs executed at once; more wait in the queue."
+    )
+    max_queue: int = Field(
+        64, ge=0, description="RPCs allowed to wait; beyond this RESOURCE_EXHAUSTED is answered."
+    )
+    grace_s: float = Field(
+        30.0, ge=0, description="On SIGTERM, how long in-flight RPCs may finish before cancel."
+    )
+
+
+class EtcdConfig(ConfigModel):
+    """Where the coordination store is, and how long a silent process keeps its keys."""
+
+    endpoint: str = Field(DEFAULT_ETCD, description="host:port of an etcd v3 server.")
+    lease_ttl_s: int = Field(5, ge=1, description="Lease TTL; a dead process's keys vanish after it.")
+
+
+class RegistrationConfig(ConfigModel):
+    """Where a service registers itself in etcd; enabled only when job is set."""
+
+    job: str | None = Field(None, description="Job to register under; None = no registration.")
+    instance: str | None = Field(None, description="Instance name (default: host-pid).")
+    slot: int | None = Field(None, description="Worker slot this process holds, if any.")
+    load_interval_s: float = Field(1.0, gt=0, description="How often load is published.")

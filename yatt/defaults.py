@@ -1,0 +1,8 @@
+"""Address, port and size defaults, in one place."""
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_ETCD = "127.0.0.1:2379"
+# 64 MiB: a weight chunk or an experience batch fits with room; larger data is streamed.
+MAX_MESSAGE_BYTES = 64 * 1024 * 1024
+# Pieces of a tensor stream; 4 MiB keeps per-message overhead low and memory flat.
+CHUNK_BYTES = 4 * 1024 * 1024
