@@ -6,8 +6,13 @@ placement/ -> yatt.placement, so no generic top-level name lands in site-package
 
 from setuptools import find_packages, setup
 
-FOLDERS = {"yatt": "yatt", "yatt.protos": "protos", "yatt.services": "services",
-           "yatt.controller": "controller", "yatt.placement": "placement"}
+FOLDERS = {
+    "yatt": "yatt",
+    "yatt.protos": "protos",
+    "yatt.services": "services",
+    "yatt.controller": "controller",
+    "yatt.placement": "placement",
+}
 
 packages, package_dir = [], {}
 for name, folder in FOLDERS.items():

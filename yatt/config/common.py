@@ -34,7 +34,9 @@ class EtcdConfig(ConfigModel):
     """Where the coordination store is, and how long a silent process keeps its keys."""
 
     endpoint: str = Field(DEFAULT_ETCD, description="host:port of an etcd v3 server.")
-    lease_ttl_s: int = Field(5, ge=1, description="Lease TTL; a dead process's keys vanish after it.")
+    lease_ttl_s: int = Field(
+        5, ge=1, description="Lease TTL; a dead process's keys vanish after it."
+    )
 
 
 class RegistrationConfig(ConfigModel):

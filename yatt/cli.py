@@ -1,0 +1,41 @@
+"""The `yatt` command: each subcommand lives in yatt/commands/<name>.py and is wired here."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from yatt.commands.ping import ping
+from yatt.commands.serve import serve
+from yatt.errors import ConfigError
+
+app = typer.Typer(
+    name="yatt",
+    help="RLHF trainer built as asyncio gRPC microservices.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+app.command()(serve)
+app.command()(ping)
+
+
+@app.command()
+def version() -> None:
+    """Print the yatt version."""
+    from yatt import __version__
+
+    typer.echo(__version__)
+
+
+def main() -> None:
+    try:
+        app()
+    except ConfigError as exc:
+        typer.echo(f"config error: {exc}", err=True)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

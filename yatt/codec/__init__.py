@@ -1,0 +1,1 @@
+"""Wire codecs: tensors as raw bytes + dtype + shape, chunked streams, msgpack metadata."""

@@ -1,0 +1,42 @@
+"""`yatt serve ROLE`: run one service process from a config file plus --set overrides."""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+ROLES = ("rollout", "reward", "reference", "trainer")
+
+
+def config_class(role: str) -> type:
+    module = importlib.import_module(f"yatt.services.{role}.config")
+    return getattr(module, f"{role.capitalize()}Config")
+
+
+def run_service(role: str, config: Path | None, overrides: list[str]) -> None:
+    """Loads the role's typed config and runs its app under uvloop."""
+    import uvloop
+
+    from yatt.config import load_config
+    from yatt.logs import setup_logging
+
+    setup_logging(role)
+    cfg: Any = load_config(config_class(role), config, overrides)
+    app = importlib.import_module(f"yatt.services.{role}.app")
+    uvloop.run(app.run(cfg))
+
+
+def serve(
+    role: Annotated[str, typer.Argument(help=f"One of: {', '.join(ROLES)}.")],
+    config: Annotated[Path | None, typer.Option("--config", "-c", help="YAML config file.")] = None,
+    overrides: Annotated[
+        list[str] | None, typer.Option("--set", help="Override a config key: key.sub=value.")
+    ] = None,
+) -> None:
+    """Run a service (rollout, reward, reference, trainer) until SIGTERM."""
+    if role not in ROLES:
+        raise typer.BadParameter(f"unknown role {role!r}; choose one of {', '.join(ROLES)}")
+    run_service(role, config, overrides or [])

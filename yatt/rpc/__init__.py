@@ -1,0 +1,1 @@
+"""The gRPC runtime every yatt service shares: server, admission, error mapping, channels."""

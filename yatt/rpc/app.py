@@ -1,0 +1,129 @@
+"""Runs a service process: start the runtime, register in etcd, publish load, drain on SIGTERM.
+
+Every `yatt serve ROLE` ends up here, so start-up, registration and shutdown
+behave the same in every service.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+from collections.abc import Callable
+from typing import Any
+
+from yatt import keys
+from yatt.codec.meta import pack
+from yatt.config.common import EtcdConfig, RegistrationConfig
+from yatt.rpc.server import ServiceRuntime, wait_for_signal
+
+log = logging.getLogger(__name__)
+
+
+def instance_name(reg: RegistrationConfig, role: str) -> str:
+    return reg.instance or f"{role}-{socket.gethostname()}-{os.getpid()}"
+
+
+class Registration:
+    """A service's membership and load keys in etcd, both bound to one lease."""
+
+    def __init__(
+        self,
+        runtime: ServiceRuntime,
+        role: str,
+        etcd: EtcdConfig,
+        reg: RegistrationConfig,
+        member_info: Callable[[], dict[str, Any]],
+    ) -> None:
+        self.runtime, self.role, self.etcd_cfg, self.reg = runtime, role, etcd, reg
+        self.member_info = member_info
+        self.instance = instance_name(reg, role)
+        self._client: Any = None
+        self._member: Any = None
+        self._load: Any = None
+        self._publisher: asyncio.Task[None] | None = None
+
+    def _member_value(self) -> bytes:
+        info = {
+            "endpoint": self.runtime.endpoint,
+            "role": self.role,
+            "instance": self.instance,
+            "slot": self.reg.slot,
+            "pid": os.getpid(),
+        }
+        info.update(self.member_info())
+        return pack(info)
+
+    def _load_value(self) -> bytes:
+        return pack(self.runtime.load.snapshot().as_dict())
+
+    async def start(self) -> None:
+        from yatt.coordination.client import connect
+        from yatt.coordination.membership import Membership
+
+        job = self.reg.job
+        assert job is not None
+        self._client = await connect(self.etcd_cfg)
+        ttl = self.etcd_cfg.lease_ttl_s
+        self._member = Membership(
+            self._client, keys.member(job, self.role, self.instance), self._member_value, ttl
+        )
+        self._load = Membership(
+            self._client, keys.load(job, self.role, self.instance), self._load_value, ttl
+        )
+        await self._member.start()
+        await self._load.start()
+        self._publisher = asyncio.create_task(self._publish_load())
+        log.info("registered %s/%s as %s", job, self.role, self.instance)
+
+    async def _publish_load(self) -> None:
+        while True:
+            await asyncio.sleep(self.reg.load_interval_s)
+            try:
+                await self._load.update(self._load_value())
+                await self._member.update(self._member_value())
+            except Exception as exc:  # etcd away: Membership re-registers by itself
+                log.debug("load publish failed: %s", exc)
+
+    async def refresh(self) -> None:
+        """Re-publishes the member value now (e.g. after a weight version change)."""
+        if self._member is not None:
+            await self._member.update(self._member_value())
+
+    async def stop(self) -> None:
+        if self._publisher is not None:
+            self._publisher.cancel()
+        for membership in (self._member, self._load):
+            if membership is not None:
+                await membership.stop()
+        if self._client is not None:
+            await self._client.close()
+        self._client = self._member = self._load = None
+
+
+async def serve(
+    runtime: ServiceRuntime,
+    role: str,
+    etcd: EtcdConfig,
+    reg: RegistrationConfig,
+    member_info: Callable[[], dict[str, Any]] = dict,
+    on_ready: Callable[[Registration | None], Any] | None = None,
+) -> None:
+    """Serves until SIGTERM/SIGINT, then drains: deregister, finish in-flight, stop."""
+    endpoint = await runtime.start()
+    registration = None
+    if reg.job:
+        registration = Registration(runtime, role, etcd, reg, member_info)
+        await registration.start()
+        runtime.on_drain(registration.stop)
+    if on_ready is not None:
+        result = on_ready(registration)
+        if asyncio.iscoroutine(result):
+            await result
+    # Tests and launchers wait for this exact line.
+    print(f"yatt {role} serving on {endpoint}", flush=True)
+    sig = await wait_for_signal()
+    log.info("%s: signal %d, draining", role, sig)
+    await runtime.stop()
+    log.info("%s: stopped", role)

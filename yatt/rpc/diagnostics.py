@@ -1,0 +1,27 @@
+"""DiagnosticsService: every server answers Echo, for `yatt ping` and codec/limit checks."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+
+import grpc
+
+from yatt.codec.tensor import tensor_from_proto
+from yatt.protos import diagnostics_pb2, diagnostics_pb2_grpc
+
+
+class DiagnosticsServicer(diagnostics_pb2_grpc.DiagnosticsServiceServicer):
+    def __init__(self, server_name: str) -> None:
+        self._name = f"{server_name}@{socket.gethostname()}"
+
+    async def Echo(
+        self, request: diagnostics_pb2.EchoRequest, context: grpc.aio.ServicerContext
+    ) -> diagnostics_pb2.EchoReply:
+        tensor = tensor_from_proto(request.tensor, what="tensor")
+        if request.hold_s > 0:
+            await asyncio.sleep(request.hold_s)
+        total = float(tensor.double().sum()) if tensor.numel() else 0.0
+        return diagnostics_pb2.EchoReply(
+            dtype=request.tensor.dtype, shape=list(tensor.shape), sum=total, server=self._name
+        )
