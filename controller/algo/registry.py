@@ -1,0 +1,67 @@
+"""The one table of critic-free advantage estimators, by the name a job config uses.
+
+Adding an estimator is one file and one line here.
+"""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any
+
+from torch import Tensor
+
+from yatt.controller.algo.base import AdvantageEstimator
+from yatt.controller.algo.grpo import dr_grpo_advantages, grpo_advantages
+from yatt.controller.algo.reinforce_pp import reinforce_pp_advantages
+from yatt.controller.algo.rloo import rloo_advantages
+from yatt.errors import ConfigError
+
+ADVANTAGE_ESTIMATORS: dict[str, AdvantageEstimator] = {
+    "grpo": grpo_advantages,
+    "dr_grpo": dr_grpo_advantages,
+    # DAPO's advantages are GRPO's; what differs is clipping, aggregation and sampling.
+    "dapo": grpo_advantages,
+    "rloo": rloo_advantages,
+    "reinforce_pp": reinforce_pp_advantages,
+}
+
+
+def get_estimator(name: str) -> AdvantageEstimator:
+    """The estimator registered under name; ConfigError listing the known names otherwise."""
+    try:
+        return ADVANTAGE_ESTIMATORS[name]
+    except KeyError:
+        known = ", ".join(sorted(ADVANTAGE_ESTIMATORS))
+        hint = " (ppo advantages come from the trainer's critic via GAE)" if name == "ppo" else ""
+        raise ConfigError(f"unknown advantage estimator {name!r}{hint}; known: {known}") from None
+
+
+def estimator_options(name: str) -> list[str]:
+    """Names of the keyword options an estimator accepts (besides kl)."""
+    params = inspect.signature(get_estimator(name)).parameters.values()
+    return [p.name for p in params if p.kind is inspect.Parameter.KEYWORD_ONLY and p.name != "kl"]
+
+
+def compute_advantages(
+    name: str,
+    rewards: Tensor,
+    group_ids: Tensor,
+    loss_mask: Tensor,
+    *,
+    kl: Tensor | None = None,
+    **options: Any,
+) -> Tensor:
+    """Per-token advantages [B, T] (zero outside loss_mask) by the estimator called name.
+
+    rewards [B] float, group_ids [B] int64 (samples of one prompt share an id), loss_mask
+    [B, T], kl [B, T] per-token KL to the reference (used when options carry kl_coef > 0).
+    Unknown options raise ConfigError naming the accepted ones; bad tensors InvalidArgument.
+    """
+    estimator = get_estimator(name)
+    accepted = estimator_options(name)
+    unknown = sorted(set(options) - set(accepted))
+    if unknown:
+        raise ConfigError(
+            f"advantage estimator {name!r} has no option(s) {unknown}; accepted: {accepted}"
+        )
+    return estimator(rewards, group_ids, loss_mask, kl=kl, **options)

@@ -1,0 +1,1 @@
+"""Trainer service: DeepSpeed policy (and critic) training, versioned weights, checkpoints."""
