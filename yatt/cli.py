@@ -6,8 +6,11 @@ import sys
 
 import typer
 
+from yatt.commands.controller import controller
 from yatt.commands.ping import ping
 from yatt.commands.serve import serve
+from yatt.commands.status import status
+from yatt.commands.train import train
 from yatt.errors import ConfigError
 
 app = typer.Typer(
@@ -18,6 +21,9 @@ app = typer.Typer(
     add_completion=False,
 )
 app.command()(serve)
+app.command()(train)
+app.command()(status)
+app.command()(controller)
 app.command()(ping)
 
 

@@ -85,3 +85,8 @@ def prefix_end(prefix: str) -> str:
     raw = bytearray(prefix.encode())
     raw[-1] += 1
     return raw.decode()
+
+
+def status(job: str) -> str:
+    """Job state: {"state": "running" | "done" | "failed", "reason": ...}."""
+    return f"{ROOT}/{job}/status"

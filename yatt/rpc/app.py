@@ -40,6 +40,8 @@ class Registration:
         self.member_info = member_info
         self.instance = instance_name(reg, role)
         self._client: Any = None
+        self._lease: Any = None
+        self._last_load: dict[str, float] = {}
         self._member: Any = None
         self._load: Any = None
         self._publisher: asyncio.Task[None] | None = None
@@ -51,26 +53,33 @@ class Registration:
             "instance": self.instance,
             "slot": self.reg.slot,
             "pid": os.getpid(),
+            "load": self._last_load,
         }
         info.update(self.member_info())
         return pack(info)
 
     def _load_value(self) -> bytes:
-        return pack(self.runtime.load.snapshot().as_dict())
+        return pack(self._last_load)
 
     async def start(self) -> None:
         from yatt.coordination.client import connect
+        from yatt.coordination.lease import SessionLease
         from yatt.coordination.membership import Membership
 
         job = self.reg.job
         assert job is not None
         self._client = await connect(self.etcd_cfg)
-        ttl = self.etcd_cfg.lease_ttl_s
+        # One lease for both keys: they vanish together when this process dies.
+        self._lease = SessionLease(self._client, self.etcd_cfg.lease_ttl_s)
+        await self._lease.start()
         self._member = Membership(
-            self._client, keys.member(job, self.role, self.instance), self._member_value, ttl
+            self._client,
+            keys.member(job, self.role, self.instance),
+            self._member_value,
+            lease=self._lease,
         )
         self._load = Membership(
-            self._client, keys.load(job, self.role, self.instance), self._load_value, ttl
+            self._client, keys.load(job, self.role, self.instance), self._load_value, lease=self._lease
         )
         await self._member.start()
         await self._load.start()
@@ -80,6 +89,7 @@ class Registration:
     async def _publish_load(self) -> None:
         while True:
             await asyncio.sleep(self.reg.load_interval_s)
+            self._last_load = self.runtime.load.snapshot().as_dict()
             try:
                 await self._load.update(self._load_value())
                 await self._member.update(self._member_value())
@@ -97,9 +107,11 @@ class Registration:
         for membership in (self._member, self._load):
             if membership is not None:
                 await membership.stop()
+        if self._lease is not None:
+            await self._lease.stop(revoke=True)
         if self._client is not None:
             await self._client.close()
-        self._client = self._member = self._load = None
+        self._client = self._lease = self._member = self._load = None
 
 
 async def serve(

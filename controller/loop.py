@@ -1,0 +1,186 @@
+"""The controller process: claim shards under its own lease, drive several at once, mark done.
+
+Stateless: everything it knows lives in etcd (job config, shard states, claims), so any
+number run at once and a dead one's shards return to the pool when its lease expires.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+import time
+from typing import Any
+
+import aetcd
+import yaml
+
+from yatt import keys
+from yatt.codec.meta import pack, unpack_map
+from yatt.config import load_config
+from yatt.controller.config import ControllerConfig, JobConfig
+from yatt.controller.dataset import PromptDataset
+from yatt.controller.pool import RolePool
+from yatt.controller.shard import Pools, ShardFailed, ShardRunner
+from yatt.coordination.claims import ShardClaims, decode_shard, epoch_progress
+from yatt.coordination.client import connect
+from yatt.coordination.lease import SessionLease
+from yatt.coordination.membership import Membership
+
+log = logging.getLogger(__name__)
+
+POLL_S = 0.5
+
+
+async def read_job(client: aetcd.Client, job: str) -> JobConfig:
+    kv = await client.get(keys.config(job).encode())
+    if kv is None:
+        raise LookupError(f"job {job!r} has no config in etcd (submit it with `yatt train`)")
+    return load_config(JobConfig, data=yaml.safe_load(kv.value.decode()))
+
+
+async def job_state(client: aetcd.Client, job: str) -> dict[str, Any]:
+    kv = await client.get(keys.status(job).encode())
+    return {"state": "running"} if kv is None else unpack_map(kv.value, what="job status")
+
+
+async def set_job_state(client: aetcd.Client, job: str, state: str, reason: str = "") -> None:
+    await client.put(keys.status(job).encode(), pack({"state": state, "reason": reason}))
+
+
+class Controller:
+    """Claims and drives shards of one job until every shard of every epoch is done."""
+
+    def __init__(self, cfg: ControllerConfig) -> None:
+        self.cfg = cfg
+        self.name = cfg.instance or f"controller-{socket.gethostname()}-{os.getpid()}"
+        self.done_here = 0
+        self._in_flight: dict[asyncio.Task[Any], tuple[int, int]] = {}
+
+    async def run(self) -> None:
+        client = await connect(self.cfg.etcd)
+        lease = SessionLease(client, self.cfg.etcd.lease_ttl_s)
+        pools: Pools | None = None
+        member: Membership | None = None
+        try:
+            job = await read_job(client, self.cfg.job)
+            dataset = await asyncio.to_thread(PromptDataset, job.data)
+            await lease.start()
+            member = Membership(
+                client,
+                keys.member(job.job, "controller", self.name),
+                lambda: pack({"in_flight": len(self._in_flight), "done": self.done_here}),
+                lease=lease,
+            )
+            await member.start()
+            pools = await self._pools(client, job)
+            claims = ShardClaims(client, job.job, self.name, lease)
+            runner = ShardRunner(job, dataset, pools)
+            log.info("%s working on job %s", self.name, job.job)
+            await self._drive(client, job, claims, runner, member)
+        finally:
+            for task in self._in_flight:
+                task.cancel()
+            if self._in_flight:
+                await asyncio.gather(*self._in_flight, return_exceptions=True)
+            if pools is not None:
+                for pool in pools.all():
+                    await pool.close()
+            if member is not None:
+                await member.stop()
+            await lease.stop(revoke=True)
+            await client.close()
+
+    async def _pools(self, client: aetcd.Client, job: JobConfig) -> Pools:
+        async def pool(role: str) -> RolePool:
+            return await RolePool(client, job.job, role).start()
+
+        return Pools(
+            rollout=await pool("rollout"),
+            trainer=await pool("trainer"),
+            rewards={r.role: await pool(r.role) for r in job.rewards},
+            reference=await pool("reference") if job.use_reference else None,
+        )
+
+    async def _claim(self, claims: ShardClaims, epochs: int) -> tuple[int, int] | None:
+        for epoch in range(epochs):
+            idx = await claims.claim_next(epoch)
+            if idx is not None:
+                return epoch, idx
+        return None
+
+    async def _all_done(self, client: aetcd.Client, epochs: int) -> bool:
+        for epoch in range(epochs):
+            done, total = await epoch_progress(client, self.cfg.job, epoch)
+            if done < total:
+                return False
+        return True
+
+    async def _drive(
+        self,
+        client: aetcd.Client,
+        job: JobConfig,
+        claims: ShardClaims,
+        runner: ShardRunner,
+        member: Membership,
+    ) -> None:
+        limit = self.cfg.shards_in_flight or job.controller.shards_in_flight
+        epochs = job.data.epochs
+        while True:
+            state = await job_state(client, job.job)
+            if state["state"] == "failed":
+                log.error("job %s failed elsewhere: %s", job.job, state.get("reason"))
+                return
+            while len(self._in_flight) < limit:
+                claimed = await self._claim(claims, epochs)
+                if claimed is None:
+                    break
+                task = asyncio.create_task(self._run_shard(client, claims, runner, *claimed))
+                self._in_flight[task] = claimed
+            if not self._in_flight:
+                if await self._all_done(client, epochs):
+                    log.info("%s: every shard is done", self.name)
+                    await set_job_state(client, job.job, "done")
+                    if self.cfg.exit_when_done:
+                        return
+                # Shards claimed by others may come back if their owner dies.
+                await asyncio.sleep(POLL_S)
+                continue
+            finished, _ = await asyncio.wait(
+                self._in_flight, timeout=POLL_S, return_when=asyncio.FIRST_COMPLETED
+            )
+            for task in finished:
+                self._in_flight.pop(task)
+                if isinstance(task.exception(), ShardFailed):
+                    await set_job_state(client, job.job, "failed", str(task.exception()))
+                    raise task.exception()  # type: ignore[misc]
+            if finished:
+                await member.update(
+                    lambda: pack({"in_flight": len(self._in_flight), "done": self.done_here})
+                )
+
+    async def _run_shard(
+        self, client: aetcd.Client, claims: ShardClaims, runner: ShardRunner, epoch: int, idx: int
+    ) -> None:
+        kv = await client.get(keys.shard(self.cfg.job, epoch, idx).encode())
+        ref = decode_shard(kv.value).ref if kv is not None else {}
+        try:
+            outcome = await runner.run(epoch, idx, ref)
+        except ShardFailed:
+            await claims.release(epoch, idx)
+            raise
+        except asyncio.CancelledError:
+            await asyncio.shield(claims.release(epoch, idx))
+            raise
+        except Exception as exc:
+            # Services unreachable for longer than the retry bound: give the shard back so
+            # this or another controller takes it again later.
+            log.warning("shard %d/%d: %s: %s; releasing it", epoch, idx, type(exc).__name__, exc)
+            await claims.release(epoch, idx)
+            await asyncio.sleep(runner.settings.backoff_s)
+            return
+        stats = {**outcome.stats, "controller": self.name, "finished_at": time.time()}
+        if await claims.mark_done(epoch, idx, stats):
+            self.done_here += 1
+            log.info("shard %d/%d done: %s", epoch, idx, outcome.stats)

@@ -1,0 +1,196 @@
+"""Drives one claimed shard: rollout -> reward -> reference -> advantages -> trainer.
+
+Only this object ever holds the shard's samples (and their payloads); the shard is
+marked done by the caller only after the trainer acknowledged it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import grpc
+
+from yatt.controller import calls
+from yatt.controller.algo import useful_group_mask
+from yatt.controller.config import JobConfig
+from yatt.controller.dataset import PromptDataset, PromptRow
+from yatt.controller.experience import build_experience, shaped_rewards
+from yatt.controller.pool import Member, RolePool
+from yatt.controller.sample import Sample
+
+log = logging.getLogger(__name__)
+
+
+class ShardFailed(Exception):
+    """A shard cannot be completed (the job should stop and say why)."""
+
+
+@dataclass
+class Pools:
+    """The service instances a controller talks to, one pool per role."""
+
+    rollout: RolePool
+    trainer: RolePool
+    rewards: dict[str, RolePool]
+    reference: RolePool | None
+
+    def all(self) -> list[RolePool]:
+        pools = [self.rollout, self.trainer, *self.rewards.values()]
+        return pools + ([self.reference] if self.reference else [])
+
+
+@dataclass
+class ShardOutcome:
+    """What happened to a shard; stats are stored with the shard's done state in etcd."""
+
+    stats: dict[str, Any] = field(default_factory=dict)
+
+
+def trainer_version(pools: Pools) -> int | None:
+    versions = [m.get("weight_version", 0) for m in pools.trainer.members().values()]
+    return max(versions) if versions else None
+
+
+class ShardRunner:
+    """Runs shards of one job; one instance serves every shard a controller drives."""
+
+    def __init__(self, job: JobConfig, dataset: PromptDataset, pools: Pools) -> None:
+        self.job = job
+        self.dataset = dataset
+        self.pools = pools
+        self.settings = job.controller
+
+    async def _min_version(self) -> int:
+        """The oldest policy version rollout may sample with (waits for a trainer to exist)."""
+        members = await self.pools.trainer.directory.wait_until(bool, self.settings.call_timeout_s)
+        newest = max(m.get("weight_version", 0) for m in members.values())
+        return max(0, newest - self.settings.max_staleness)
+
+    async def _sample(self, rows: Sequence[PromptRow], seed: int) -> list[Sample]:
+        min_version = await self._min_version()
+
+        def fresh(info: Member) -> bool:
+            return info.get("weight_version", 0) >= min_version
+
+        return await calls.generate(
+            self.pools.rollout, rows, self.job.sampling, seed, min_version, self.settings, fresh
+        )
+
+    async def _score(self, samples: list[Sample]) -> None:
+        routes = self.job.rewards
+        results = await asyncio.gather(
+            *(calls.score(self.pools.rewards[r.role], samples, self.settings) for r in routes)
+        )
+        for i, sample in enumerate(samples):
+            sample.reward = 0.0
+            sample.components = {}
+            for route, scored in zip(routes, results, strict=True):
+                total, components = scored[i]
+                sample.reward += route.weight * total
+                sample.components[route.role] = total
+                sample.components.update({f"{route.role}.{k}": v for k, v in components.items()})
+
+    async def _sample_and_score(
+        self, rows: Sequence[PromptRow], seed: int
+    ) -> tuple[list[Sample], dict[str, int]]:
+        """Samples and scores rows; with dynamic sampling, re-samples zero-variance groups."""
+        samples = await self._sample(rows, seed)
+        await self._score(samples)
+        stats = {"refills": 0, "groups_dropped": 0}
+        if not self.job.algorithm.dynamic_sampling:
+            return samples, stats
+        for refill in range(self.job.algorithm.max_refills + 1):
+            useless = self._useless_groups(samples)
+            if not useless or refill == self.job.algorithm.max_refills:
+                break
+            stats["refills"] += 1
+            again = [rows[g] for g in sorted(useless)]
+            fresh = await self._sample(again, seed + 7919 * (refill + 1))
+            await self._score(fresh)
+            for sample in fresh:  # map group index back to the shard's numbering
+                sample.group = rows.index(again[sample.group])
+            samples = [s for s in samples if s.group not in useless] + fresh
+        useless = self._useless_groups(samples)
+        stats["groups_dropped"] = len(useless)
+        kept = [s for s in samples if s.group not in useless]
+        return sorted(kept, key=lambda s: (s.group, s.index)), stats
+
+    @staticmethod
+    def _useless_groups(samples: list[Sample]) -> set[int]:
+        import torch
+
+        rewards = torch.tensor([s.reward for s in samples])
+        groups = torch.tensor([s.group for s in samples])
+        keep = useful_group_mask(rewards, groups)
+        return {s.group for s, k in zip(samples, keep.tolist(), strict=True) if not k}
+
+    async def run(self, epoch: int, idx: int, ref: dict[str, Any]) -> ShardOutcome:
+        """Drives the shard until the trainer holds it; re-samples when it was too stale."""
+        started = time.monotonic()
+        rows = await asyncio.to_thread(self.dataset.rows, ref["start"], ref["end"])
+        shard_id = f"{epoch}/{idx}"
+        for attempt in range(self.settings.max_rerolls + 1):
+            seed = self.job.seed + epoch * 1_000_003 + idx * 1_009 + attempt
+            try:
+                result = await self._attempt(shard_id, epoch, rows, seed)
+            except grpc.aio.AioRpcError as exc:
+                if exc.code() == grpc.StatusCode.ALREADY_EXISTS:
+                    log.info("shard %s was already applied; marking done", shard_id)
+                    return ShardOutcome({"already_applied": True})
+                if exc.code() == grpc.StatusCode.FAILED_PRECONDITION:
+                    # Sampled with a policy the trainer no longer accepts, or rollout lags
+                    # the version asked for: wait a moment for weights to move, sample again.
+                    log.info("shard %s: %s; re-sampling", shard_id, exc.details())
+                    await asyncio.sleep(self.settings.backoff_s)
+                    continue
+                raise ShardFailed(f"shard {shard_id}: {exc.code().name}: {exc.details()}") from None
+            if result is None:
+                return ShardOutcome({"samples": 0, "pushed": False})
+            samples, stats, version, reply = result
+            rewards = shaped_rewards(samples, self.job)
+            return ShardOutcome(
+                {
+                    **stats,
+                    "samples": len(samples),
+                    "reward_mean": float(rewards.mean()),
+                    "policy_version": version,
+                    "rerolls": attempt,
+                    "tokens": sum(len(s.token_ids) for s in samples),
+                    "seconds": time.monotonic() - started,
+                    "trainer_step": reply.step,
+                    "pushed": True,
+                }
+            )
+        raise ShardFailed(
+            f"shard {shard_id} still stale after {self.settings.max_rerolls} re-samples"
+        )
+
+    async def _attempt(
+        self, shard_id: str, epoch: int, rows: list[PromptRow], seed: int
+    ) -> tuple[list[Sample], dict[str, int], int, Any] | None:
+        """One pass: sample, score, reference, push. None if dynamic sampling dropped all."""
+        samples, stats = await self._sample_and_score(rows, seed)
+        if not samples:
+            log.info("shard %s: every group dropped by dynamic sampling", shard_id)
+            return None
+        if self.pools.reference is not None:
+            refs = await calls.reference_logprobs(self.pools.reference, samples, self.settings)
+            for sample, values in zip(samples, refs, strict=True):
+                sample.ref_logprobs = values
+        tensors = await asyncio.to_thread(build_experience, samples, self.job)
+        version = min(s.policy_version for s in samples)
+        header = {
+            "job": self.job.job,
+            "shard_id": shard_id,
+            "epoch": epoch,
+            "policy_version": version,
+            "num_samples": len(samples),
+            "metadata": {"controller_stats": stats},
+        }
+        reply = await calls.push_experience(self.pools.trainer, header, tensors, self.settings)
+        return samples, stats, version, reply

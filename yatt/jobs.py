@@ -1,0 +1,98 @@
+"""Jobs in etcd: submit (validate, write the config, publish shard references) and read progress.
+
+Used by `yatt train` and `yatt status`; controllers read what this writes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import aetcd
+import yaml
+
+from yatt import keys
+from yatt.codec.meta import unpack_map
+from yatt.config import dump_config
+from yatt.controller.config import JobConfig
+from yatt.controller.dataset import PromptDataset
+from yatt.controller.loop import job_state, set_job_state
+from yatt.coordination.claims import decode_shard, publish_shards
+from yatt.errors import ConfigError
+
+
+async def registered(client: aetcd.Client, job: str, role: str) -> dict[str, dict[str, Any]]:
+    """instance -> member info of one role."""
+    prefix = keys.members_prefix(job, role)
+    found = await client.get_prefix(prefix.encode())
+    return {kv.key.decode()[len(prefix) :]: unpack_map(kv.value) for kv in found}
+
+
+async def submit(client: aetcd.Client, job: JobConfig, *, check_roles: bool = True) -> int:
+    """Validates data and roles, writes the config and every epoch's shards; returns shard count.
+
+    Re-submitting the same config continues the job (existing shards keep their state);
+    a different config under the same job name is refused.
+    """
+    dataset = PromptDataset(job.data)
+    dataset.validate()
+    if check_roles:
+        for role in job.required_roles():
+            if not await registered(client, job.job, role):
+                where = "rewards[].role" if role in {r.role for r in job.rewards} else role
+                raise ConfigError(
+                    f"{where}: no {role!r} instance is registered for job {job.job!r} "
+                    f"(start one with `yatt serve {role.split('-')[0]} --set registration.job={job.job}`)"
+                )
+    text = dump_config(job)
+    existing = await client.get(keys.config(job.job).encode())
+    if existing is not None and yaml.safe_load(existing.value.decode()) != yaml.safe_load(text):
+        raise ConfigError(f"job: {job.job!r} already exists with a different config")
+    await client.put(keys.config(job.job).encode(), text.encode())
+    refs = dataset.shard_refs()
+    for epoch in range(job.data.epochs):
+        await publish_shards(client, job.job, epoch, [{**r, "epoch": epoch} for r in refs])
+    if (await job_state(client, job.job))["state"] != "done":
+        await set_job_state(client, job.job, "running")
+    return len(refs) * job.data.epochs
+
+
+@dataclass
+class JobProgress:
+    """Where a job stands, read from etcd in one pass."""
+
+    state: str
+    reason: str
+    shards_total: int
+    shards_done: int
+    shards_claimed: int
+    samples: int
+    reward_by_shard: list[float] = field(default_factory=list)
+    trainer: dict[str, Any] = field(default_factory=dict)
+    controllers: int = 0
+
+    @property
+    def finished(self) -> bool:
+        return self.state in ("done", "failed")
+
+
+async def read_progress(client: aetcd.Client, job: str) -> JobProgress:
+    state = await job_state(client, job)
+    shards = await client.get_prefix(keys.shards_prefix(job).encode())
+    claims = await client.get_prefix(keys.claims_prefix(job).encode())
+    decoded = [decode_shard(kv.value) for kv in shards]
+    done = [s for s in decoded if not s.pending]
+    done.sort(key=lambda s: s.stats.get("finished_at", 0.0))
+    trainers = await registered(client, job, "trainer")
+    controllers = await registered(client, job, "controller")
+    return JobProgress(
+        state=state.get("state", "running"),
+        reason=state.get("reason", ""),
+        shards_total=len(decoded),
+        shards_done=len(done),
+        shards_claimed=len(claims),
+        samples=sum(int(s.stats.get("samples", 0)) for s in done),
+        reward_by_shard=[s.stats["reward_mean"] for s in done if "reward_mean" in s.stats],
+        trainer=next(iter(trainers.values()), {}),
+        controllers=len(controllers),
+    )
