@@ -23,13 +23,18 @@ BUILTINS: dict[str, str] = {
     "reward_model": "yatt.services.reward.plugins.reward_model:RewardModel",
     "judge": "yatt.services.reward.plugins.judge:Judge",
     "weighted_sum": "yatt.services.reward.plugins.weighted_sum:WeightedSum",
+    "sim": "yatt.services.reward.plugins.sim:SimReward",
 }
 
 
 def known() -> dict[str, str]:
     """Plugin name -> "module:attr"; entry points override or extend the built-ins."""
     table = dict(BUILTINS)
-    for ep in entry_points(group=GROUP):
+    # yatt's own entry points first, so another package's plugin of the same name wins.
+    points = sorted(
+        entry_points(group=GROUP), key=lambda ep: ep.dist is None or ep.dist.name != "yatt"
+    )
+    for ep in points:
         table[ep.name] = ep.value
     return table
 
