@@ -7,6 +7,7 @@ import sys
 import typer
 
 from yatt.commands.controller import controller
+from yatt.commands.init_model import init_model
 from yatt.commands.ping import ping
 from yatt.commands.serve import serve
 from yatt.commands.status import status
@@ -25,6 +26,7 @@ app.command()(train)
 app.command()(status)
 app.command()(controller)
 app.command()(ping)
+app.command(name="init-model")(init_model)
 
 
 @app.command()

@@ -1,0 +1,1 @@
+"""The reference service: per-token log-probs of given token ids under a frozen model."""

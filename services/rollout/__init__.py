@@ -1,0 +1,1 @@
+"""The rollout service: generates completions with the current policy weights over gRPC."""

@@ -1,0 +1,53 @@
+"""Wires the rollout service: load engine and tokenizer, serve RolloutService, register in etcd.
+
+A bad model path or engine name fails here, before the port opens.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from yatt.protos import rollout_pb2_grpc
+from yatt.rpc.app import Registration, serve
+from yatt.rpc.server import ServiceRuntime
+
+from .config import RolloutConfig
+from .core import RolloutCore
+from .server import RolloutServicer
+
+ROLE = "rollout"
+SERVICE = "yatt.v1.RolloutService"
+
+
+async def run(cfg: RolloutConfig) -> None:
+    """Serves until SIGTERM/SIGINT; the engine is closed on the way out."""
+    runtime = ServiceRuntime(cfg.server, ROLE)
+    registration: list[Registration] = []
+
+    async def on_version(_: int) -> None:  # etcd shows the new version without waiting a tick
+        for reg in registration:
+            await reg.refresh()
+
+    core = await asyncio.to_thread(
+        RolloutCore.from_config, cfg, on_tokens=runtime.load.record_tokens, on_version=on_version
+    )
+    try:
+        runtime.add(
+            rollout_pb2_grpc.add_RolloutServiceServicer_to_server, RolloutServicer(core), SERVICE
+        )
+
+        def member_info() -> dict[str, Any]:
+            info = core.info()
+            return {"engine": info.engine, "model": info.model, "weight_version": info.policy_version}
+
+        await serve(
+            runtime,
+            ROLE,
+            cfg.etcd,
+            cfg.registration,
+            member_info=member_info,
+            on_ready=lambda reg: registration.extend([reg] if reg else []),
+        )
+    finally:
+        await asyncio.to_thread(core.close)
