@@ -6,6 +6,7 @@ import sys
 
 import typer
 
+from yatt.commands.certs import certs
 from yatt.commands.controller import controller
 from yatt.commands.init_model import init_model
 from yatt.commands.ping import ping
@@ -26,6 +27,7 @@ app.command()(train)
 app.command()(status)
 app.command()(controller)
 app.command()(ping)
+app.command()(certs)
 app.command(name="init-model")(init_model)
 
 

@@ -1,10 +1,14 @@
-"""Config sections shared by every service: the gRPC server, etcd, and registration."""
+"""Config sections shared by every service: the gRPC server, etcd, and registration.
+
+Secrets are never values here: only file paths or environment-variable names.
+"""
 
 from __future__ import annotations
 
 from pydantic import Field
 
 from yatt.config.loader import ConfigModel
+from yatt.config.security import AuthConfig, TLSConfig
 from yatt.defaults import DEFAULT_ETCD, DEFAULT_HOST, MAX_MESSAGE_BYTES
 
 
@@ -28,14 +32,40 @@ class ServerConfig(ConfigModel):
     grace_s: float = Field(
         30.0, ge=0, description="On SIGTERM, how long in-flight RPCs may finish before cancel."
     )
+    tls: TLSConfig = Field(
+        default_factory=TLSConfig, description="TLS / mutual TLS for this server (off by default)."
+    )
+    auth: AuthConfig = Field(
+        default_factory=AuthConfig,
+        description="Bearer-token check on every RPC except health (off by default).",
+    )
 
 
 class EtcdConfig(ConfigModel):
     """Where the coordination store is, and how long a silent process keeps its keys."""
 
-    endpoint: str = Field(DEFAULT_ETCD, description="host:port of an etcd v3 server.")
+    endpoint: str = Field(
+        DEFAULT_ETCD,
+        description="host:port of an etcd v3 server (https://host:port forces TLS).",
+    )
     lease_ttl_s: int = Field(
         5, ge=1, description="Lease TTL; a dead process's keys vanish after it."
+    )
+    ca_file: str | None = Field(
+        None, description="PEM CA of etcd's server cert; enables TLS (env YATT_ETCD_CA)."
+    )
+    cert_file: str | None = Field(
+        None, description="PEM client cert for etcd --client-cert-auth (env YATT_ETCD_CERT)."
+    )
+    key_file: str | None = Field(
+        None, description="PEM private key of cert_file (env YATT_ETCD_KEY)."
+    )
+    user: str | None = Field(None, description="etcd user name for auth (env YATT_ETCD_USER).")
+    password_file: str | None = Field(
+        None, description="File holding the etcd user's password (env YATT_ETCD_PASSWORD_FILE)."
+    )
+    password_env: str | None = Field(
+        None, description="Name of an environment variable holding the etcd password."
     )
 
 

@@ -1,13 +1,15 @@
 """Connecting to etcd (aetcd) with settings that recover fast from an etcd restart.
 
 Every coordination piece takes a connected aetcd.Client; this is where it is made, and where
-the errors that mean "etcd did not answer" and the retry backoff are defined once.
+the errors that mean "etcd did not answer" and the retry backoff are defined once. TLS, mutual
+TLS and user/password come from EtcdConfig or the YATT_ETCD_* variables (docs/security.md).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import random
 import time
 from collections.abc import Iterator
@@ -16,7 +18,10 @@ import aetcd
 import grpc
 
 from yatt.config.common import EtcdConfig
+from yatt.config.security import ClientSecurity
 from yatt.errors import ConfigError, Unavailable
+from yatt.security.credentials import channel_credentials, read_secret
+from yatt.security.etcd import SecureEtcdClient
 
 log = logging.getLogger(__name__)
 
@@ -41,19 +46,62 @@ ETCD_ERRORS: tuple[type[BaseException], ...] = (
 )
 
 
+# Fallbacks for EtcdConfig's security fields, so commands that build EtcdConfig(endpoint=...)
+# (yatt status, yatt train) reach a secured etcd too.
+ENV_ETCD = {
+    "ca_file": "YATT_ETCD_CA",
+    "cert_file": "YATT_ETCD_CERT",
+    "key_file": "YATT_ETCD_KEY",
+    "user": "YATT_ETCD_USER",
+    "password_file": "YATT_ETCD_PASSWORD_FILE",
+}
+
+
 def parse_endpoint(endpoint: str) -> tuple[str, int]:
-    """'host:port' (an http:// prefix is tolerated) -> (host, port)."""
-    raw = endpoint.removeprefix("http://").rstrip("/")
+    """'host:port' (an http:// or https:// prefix is tolerated) -> (host, port)."""
+    raw = endpoint.removeprefix("http://").removeprefix("https://").rstrip("/")
     host, sep, port = raw.rpartition(":")
     if not sep or not host or not port.isdigit():
         raise ConfigError(f"etcd.endpoint: expected host:port, got {endpoint!r}")
     return host, int(port)
 
 
+def _setting(cfg: EtcdConfig, field: str) -> str | None:
+    return getattr(cfg, field) or os.environ.get(ENV_ETCD[field]) or None
+
+
 def make_client(cfg: EtcdConfig) -> aetcd.Client:
     """An unconnected client for cfg.endpoint (aetcd connects lazily on first call)."""
     host, port = parse_endpoint(cfg.endpoint)
-    return aetcd.Client(host=host, port=port, timeout=RPC_TIMEOUT_S, options=CHANNEL_OPTIONS)
+    ca, cert, key = (_setting(cfg, f) for f in ("ca_file", "cert_file", "key_file"))
+    user = _setting(cfg, "user")
+    tls = bool(ca or cert or cfg.endpoint.startswith("https://"))
+    if not tls and not user:
+        return aetcd.Client(host=host, port=port, timeout=RPC_TIMEOUT_S, options=CHANNEL_OPTIONS)
+    credentials = None
+    if tls:
+        try:
+            security = ClientSecurity(ca_file=ca, cert_file=cert, key_file=key, tls=True)
+        except ValueError as exc:
+            raise ConfigError("etcd.cert_file and etcd.key_file must be given together") from exc
+        credentials = channel_credentials(security, prefix="etcd")
+    password = None
+    if user:
+        secrets = read_secret(_setting(cfg, "password_file"), cfg.password_env, "etcd.password")
+        if not secrets:
+            raise ConfigError("etcd.user is set but neither etcd.password_file nor password_env")
+        password = secrets[0]
+    return SecureEtcdClient(
+        host, port, credentials, user, password, timeout=RPC_TIMEOUT_S, options=CHANNEL_OPTIONS
+    )
+
+
+def _refused(exc: BaseException) -> bool:
+    """etcd answered, and said no to our credentials: retrying cannot help."""
+    text = str(exc).lower()
+    return isinstance(exc, aetcd.exceptions.UnauthenticatedError) or any(
+        s in text for s in ("authentication failed", "permission denied", "user name is empty")
+    )
 
 
 async def connect(cfg: EtcdConfig, timeout: float = 10.0) -> aetcd.Client:
@@ -66,6 +114,9 @@ async def connect(cfg: EtcdConfig, timeout: float = 10.0) -> aetcd.Client:
             await client.get(b"/yatt/ping")
             return client
         except ETCD_ERRORS as exc:
+            if _refused(exc):
+                await client.close()
+                raise ConfigError(f"etcd at {cfg.endpoint} refused the credentials: {exc}") from exc
             if time.monotonic() + 0.1 >= deadline:
                 await client.close()
                 raise Unavailable(f"etcd at {cfg.endpoint} did not answer: {exc}") from exc

@@ -1,7 +1,8 @@
 """ServiceRuntime: the one way a yatt process runs a grpc.aio server.
 
 It adds health checking, reflection and diagnostics, explicit message size limits, the
-bounded admission queue, the exception -> status mapping, and a graceful drain.
+bounded admission queue, the exception -> status mapping, a graceful drain, and (per
+cfg.tls / cfg.auth) TLS, mutual TLS and the bearer-token check.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ from yatt.protos import diagnostics_pb2_grpc
 from yatt.rpc.admission import AdmissionGate
 from yatt.rpc.diagnostics import DiagnosticsServicer
 from yatt.rpc.interceptor import AdmissionInterceptor
+from yatt.security.auth import TokenAuthInterceptor
+from yatt.security.credentials import is_loopback, server_credentials, server_tokens
 
 log = logging.getLogger(__name__)
 
@@ -42,8 +45,18 @@ class ServiceRuntime:
         self.name = name
         self.load = AdmissionGate(cfg.max_concurrency, cfg.max_queue)
         self.health = HealthServicer()
+        # Credentials are read now so a bad path fails before anything binds.
+        self._credentials = server_credentials(cfg.tls) if cfg.tls.enabled else None
+        tokens = server_tokens(cfg.auth)
+        if tokens and not cfg.tls.enabled and not is_loopback(cfg.host):
+            log.warning("%s: bearer tokens over plaintext on %s can be sniffed", name, cfg.host)
+        # The token check runs first: an unauthenticated call never takes an admission slot.
+        interceptors: list[grpc.aio.ServerInterceptor] = []
+        if tokens:
+            interceptors.append(TokenAuthInterceptor(tokens))
+        interceptors.append(AdmissionInterceptor(self.load))
         self._server = grpc.aio.server(
-            interceptors=[AdmissionInterceptor(self.load)],
+            interceptors=interceptors,
             options=message_size_options(cfg.max_message_bytes)
             + [("grpc.so_reuseport", 0), ("grpc.keepalive_permit_without_calls", 1)],
         )
@@ -72,7 +85,11 @@ class ServiceRuntime:
         """Binds, starts serving and marks every service SERVING; returns "host:port"."""
         names = [*self._services, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name]
         reflection.enable_server_reflection([*names, reflection.SERVICE_NAME], self._server)
-        port = self._server.add_insecure_port(f"{self.cfg.host}:{self.cfg.port}")
+        address = f"{self.cfg.host}:{self.cfg.port}"
+        if self._credentials is not None:
+            port = self._server.add_secure_port(address, self._credentials)
+        else:
+            port = self._server.add_insecure_port(address)
         if port == 0:
             raise OSError(f"cannot bind {self.cfg.host}:{self.cfg.port} (server.port)")
         await self._server.start()

@@ -1,7 +1,8 @@
 """A real single-node etcd server for tests, on free loopback ports with a throwaway data dir.
 
 Coordination tests need the real lease, watch and transaction semantics, so no fake is used;
-stop/restart/kill let tests exercise outages with the data dir kept or wiped.
+stop/restart/kill let tests exercise outages with the data dir kept or wiped; tls= serves
+https (optionally requiring client certs) and enable_auth() turns on user/password auth.
 """
 
 from __future__ import annotations
@@ -10,11 +11,13 @@ import asyncio
 import os
 import shutil
 import signal
+import ssl
 import subprocess
 import tempfile
 import time
 import urllib.error
 import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
 
 import aetcd
@@ -36,12 +39,29 @@ def find_etcd() -> str:
     )
 
 
+@dataclass(frozen=True)
+class EtcdTLS:
+    """PEM files for an https etcd; client_cert_auth makes it require client certs (mTLS)."""
+
+    cert_file: str
+    key_file: str
+    ca_file: str
+    client_cert_auth: bool = False
+    # What the harness itself presents for /health and etcdctl when client_cert_auth is on.
+    client_cert_file: str | None = None
+    client_key_file: str | None = None
+
+
 class EtcdServer:
     """One etcd process; `endpoint` is "127.0.0.1:PORT" for yatt's EtcdConfig."""
 
-    def __init__(self, data_dir: str | None = None, name: str = "yatt-test") -> None:
+    def __init__(
+        self, data_dir: str | None = None, name: str = "yatt-test", tls: EtcdTLS | None = None
+    ) -> None:
         self.binary = find_etcd()
         self.name = name
+        self.tls = tls
+        self._auth: tuple[str, str] | None = None
         self._own_dir = data_dir is None
         self.data_dir = Path(data_dir or tempfile.mkdtemp(prefix="yatt-etcd-"))
         self.client_port = 0
@@ -54,12 +74,22 @@ class EtcdServer:
         return f"127.0.0.1:{self.client_port}"
 
     @property
+    def url(self) -> str:
+        return f"{'https' if self.tls else 'http'}://{self.endpoint}"
+
+    @property
     def pid(self) -> int | None:
         return None if self._proc is None else self._proc.pid
 
     def _argv(self) -> list[str]:
-        client = f"http://127.0.0.1:{self.client_port}"
+        client = self.url
         peer = f"http://127.0.0.1:{self.peer_port}"
+        tls: list[str] = []
+        if self.tls:
+            tls = ["--cert-file", self.tls.cert_file, "--key-file", self.tls.key_file]
+            # etcd demands client certs whenever --trusted-ca-file is given.
+            if self.tls.client_cert_auth:
+                tls += ["--trusted-ca-file", self.tls.ca_file, "--client-cert-auth"]
         return [
             self.binary,
             "--name", self.name,
@@ -77,6 +107,7 @@ class EtcdServer:
             "--logger", "zap",
             "--log-outputs", "stderr",
             "--log-level", "warn",
+            *tls,
         ]  # fmt: skip
 
     def start(self, timeout: float = 20.0) -> EtcdServer:
@@ -112,11 +143,44 @@ class EtcdServer:
     def healthy(self) -> bool:
         """True when etcd answers /health with a leader (it can serve reads and writes)."""
         try:
-            url = f"http://{self.endpoint}/health"
-            with urllib.request.urlopen(url, timeout=0.5) as resp:
+            url = f"{self.url}/health"
+            with urllib.request.urlopen(url, timeout=0.5, context=self._ssl_context()) as resp:
                 return b'"true"' in resp.read()
         except (urllib.error.URLError, OSError, TimeoutError):
             return False
+
+    def _ssl_context(self) -> ssl.SSLContext | None:
+        if self.tls is None:
+            return None
+        context = ssl.create_default_context(cafile=self.tls.ca_file)
+        if self.tls.client_cert_file and self.tls.client_key_file:
+            context.load_cert_chain(self.tls.client_cert_file, self.tls.client_key_file)
+        return context
+
+    def etcdctl(self, *args: str) -> str:
+        """Runs the etcdctl binary (Debian etcd-client) against this server; returns stdout."""
+        binary = shutil.which("etcdctl") or "/usr/bin/etcdctl"
+        argv = [binary, "--endpoints", self.url, "--dial-timeout", "5s"]
+        if self.tls:
+            argv += ["--cacert", self.tls.ca_file]
+            if self.tls.client_cert_file and self.tls.client_key_file:
+                argv += ["--cert", self.tls.client_cert_file, "--key", self.tls.client_key_file]
+        if self._auth:
+            argv += ["--user", f"{self._auth[0]}:{self._auth[1]}"]
+        env = {**os.environ, "ETCDCTL_API": "3"}
+        done = subprocess.run(
+            [*argv, *args], env=env, capture_output=True, text=True, timeout=30, check=False
+        )
+        if done.returncode != 0:
+            raise RuntimeError(f"etcdctl {' '.join(args)} failed: {done.stderr.strip()}")
+        return done.stdout
+
+    def enable_auth(self, root_password: str) -> None:
+        """Creates user root with root_password and turns etcd authentication on."""
+        self.etcdctl("user", "add", "root", "--new-user-password", root_password)
+        self.etcdctl("user", "grant-role", "root", "root")
+        self.etcdctl("auth", "enable")
+        self._auth = ("root", root_password)
 
     def log_tail(self, lines: int = 30) -> str:
         try:

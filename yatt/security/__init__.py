@@ -1,0 +1,1 @@
+"""TLS credentials, bearer-token interceptors, development certificates and secure etcd access."""
