@@ -2,20 +2,20 @@
 
 vLLM runs in this process (no engine-core or worker subprocess): start-up is ~10x faster on CPU and
 weight updates hand tensors over by reference instead of serializing them between processes.
-Log-probs are vLLM's "processed" ones: temperature-scaled (untempered for greedy), and with top-k/
-top-p they are renormalized over the kept tokens (the hf engine's are not).
 """
 
 from __future__ import annotations
 
 import itertools
 import os
+import threading
 from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import torch
 
-from yatt.errors import InvalidArgument
+from yatt.errors import ConfigError, InvalidArgument
 from yatt.services.rollout.engines.base import (
     GeneratedSample,
     PromptInput,
@@ -28,8 +28,9 @@ _request_counter = itertools.count()
 
 
 def _configure_process() -> None:
-    # Must precede `import vllm`: the engine core then runs in-process (see module docstring).
-    os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
+    # Read when the engine is built: the engine core then runs in-process (see module docstring);
+    # forced, since load_weights passes a function and tensors by reference.
+    os.environ["VLLM_ENABLE_V1_MULTIPROCESSING"] = "0"
     os.environ.setdefault("VLLM_LOGGING_LEVEL", "WARNING")
     os.environ.setdefault("VLLM_NO_USAGE_STATS", "1")
     os.environ.setdefault("VLLM_DO_NOT_TRACK", "1")
@@ -50,7 +51,11 @@ def _reload_on_worker(worker: Any, weights: list[tuple[str, torch.Tensor]]) -> N
 
 
 class VLLMEngine(RolloutEngine):
-    """vLLM's `LLM` on a local Hugging Face directory; one generate() call at a time."""
+    """vLLM's `LLM` on a local Hugging Face directory; one generate() call at a time.
+
+    Log-probs are vLLM's "processed" ones: temperature-scaled (untempered for greedy), equal to
+    the hf engine's without top-k/top-p; with them, vLLM renormalizes over the kept tokens.
+    """
 
     name = "vllm"
 
@@ -65,6 +70,9 @@ class VLLMEngine(RolloutEngine):
         enable_prefix_caching: bool = True,
         seed: int = 0,
     ) -> None:
+        if not (Path(model_path) / "config.json").is_file():
+            # vLLM would take a missing directory for a hub name and try to download it.
+            raise ConfigError(f"model path {str(model_path)!r} is not a local model directory")
         _configure_process()
         from vllm import LLM
 
@@ -82,6 +90,8 @@ class VLLMEngine(RolloutEngine):
             disable_log_stats=True,
         )
         self._engine = self._llm.llm_engine
+        # One step loop at a time: concurrent generate() calls would steal each other's outputs.
+        self._lock = threading.Lock()
         config = self._engine.model_config
         self._max_model_len = int(config.max_model_len)
         self._vocab_size = int(config.get_vocab_size())
@@ -114,15 +124,16 @@ class VLLMEngine(RolloutEngine):
             if unknown:
                 raise InvalidArgument(f"unexpected tensors: {unknown[:10]}")
         items = [(name, t.detach()) for name, t in weights.items()]
-        self._llm.collective_rpc(_reload_on_worker, args=(items,))
-        # Cached prefixes hold keys/values computed with the old weights.
-        self._llm.reset_prefix_cache()
+        with self._lock:  # never while a generate() holds requests in the engine
+            self._llm.collective_rpc(_reload_on_worker, args=(items,))
+            # Cached prefixes hold keys/values computed with the old weights.
+            self._llm.reset_prefix_cache()
 
     def close(self) -> None:
-        llm, self._llm = self._llm, None
-        if llm is not None:
-            llm.llm_engine.engine_core.shutdown()
-            del llm
+        with self._lock:
+            llm, self._llm = self._llm, None
+            if llm is not None:
+                llm.llm_engine.engine_core.shutdown()
 
     def _validate(self, prompts: Sequence[PromptInput], params: SamplingParams) -> None:
         for p in prompts:
@@ -149,9 +160,13 @@ class VLLMEngine(RolloutEngine):
             top_k=params.top_k,  # 0 disables top-k in vLLM too
             max_tokens=params.max_new_tokens,
             stop_token_ids=list(params.stop_token_ids),
+            # Stop strings need vLLM to detokenize as it goes; they end a sample early (saving
+            # compute), and core.py still trims the text. The stopping token stays in token_ids.
+            stop=list(params.stop),
+            include_stop_str_in_output=True,
+            detokenize=bool(params.stop),
             seed=seed,
             logprobs=0,  # the sampled token's log-prob only
-            detokenize=False,
             output_kind=RequestOutputKind.FINAL_ONLY,
         )
 
@@ -164,6 +179,12 @@ class VLLMEngine(RolloutEngine):
         if params.n < 1:
             raise InvalidArgument(f"n must be >= 1, got {params.n}")
         self._validate(prompts, params)
+        with self._lock:
+            yield from self._generate(prompts, params)
+
+    def _generate(
+        self, prompts: Sequence[PromptInput], params: SamplingParams
+    ) -> Iterator[GeneratedSample]:
         from vllm.inputs import TokensPrompt
 
         rendered = self._llm.renderer.render_cmpl(
