@@ -60,8 +60,12 @@ async def grpc_mbps(model_dir: Path, work: Path, repeats: int) -> tuple[int, int
     params = sum(p.numel() for p in lm.parameters())
     del lm
     config = work / f"rollout-{model_dir.name}.yaml"
-    config.write_text(yaml.safe_dump({"model": {"path": str(model_dir)}, "engine": "hf", "threads": 1}))
-    rollout = ChildProcess.python("-m", "yatt.services.rollout", "--config", str(config), name="rollout")
+    config.write_text(
+        yaml.safe_dump({"model": {"path": str(model_dir)}, "engine": "hf", "threads": 1})
+    )
+    rollout = ChildProcess.python(
+        "-m", "yatt.services.rollout", "--config", str(config), name="rollout"
+    )
     rollout.start()
     try:
         line = await rollout.wait_for_line_async(READY, timeout=300)
@@ -91,7 +95,9 @@ async def main(quick: bool) -> dict[str, object]:
             params, nbytes, grpc_rate = await grpc_mbps(model_dir, work, repeats)
             copy_rate = memcpy_mbps(nbytes)
             rows.append((size, params, nbytes, grpc_rate, copy_rate))
-    print(f"{'model':>6} {'params':>12} {'MB':>9} {'grpc MB/s':>10} {'memcpy MB/s':>12} {'ratio':>7}")
+    print(
+        f"{'model':>6} {'params':>12} {'MB':>9} {'grpc MB/s':>10} {'memcpy MB/s':>12} {'ratio':>7}"
+    )
     for size, params, nbytes, grpc_rate, copy_rate in rows:
         print(
             f"{size:>6} {params:>12,} {nbytes / 1e6:>9.1f} {grpc_rate:>10.1f} "

@@ -28,7 +28,7 @@ def shaped_rewards(samples: Sequence[Sample], job: JobConfig) -> torch.Tensor:
 
 
 def build_experience(samples: Sequence[Sample], job: JobConfig) -> dict[str, torch.Tensor]:
-    """input_ids, attention_mask, loss_mask, old/ref log-probs, advantages, rewards, group_ids."""
+    """input_ids, attention_mask, loss_mask, old/ref log-probs, advantages and rewards."""
     batch = len(samples)
     width = max(s.length for s in samples)
     input_ids = torch.zeros(batch, width, dtype=torch.int64)
@@ -62,5 +62,4 @@ def build_experience(samples: Sequence[Sample], job: JobConfig) -> dict[str, tor
         "ref_logprobs": ref,
         "advantages": advantages.to(torch.float32),
         "rewards": rewards,
-        "group_ids": group_ids,
     }

@@ -1,0 +1,124 @@
+"""Wires the trainer: DeepSpeed ranks and core on the engine thread, resume, the gRPC servicer,
+etcd registration, progress key and (optionally) the weight push to rollout instances.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+from yatt import keys
+from yatt.codec.meta import pack
+from yatt.config.loader import dump_config
+from yatt.protos import trainer_pb2_grpc
+from yatt.rpc.app import serve
+from yatt.rpc.server import ServiceRuntime
+from yatt.services.trainer.config import TrainerConfig
+from yatt.services.trainer.engine import prefer_cpu_accelerator
+
+log = logging.getLogger(__name__)
+
+ROLE = "trainer"
+SERVICE = "yatt.v1.TrainerService"
+# A shard's tensors are a few MB; this bound only stops a runaway stream from exhausting memory.
+MAX_EXPERIENCE_BYTES = 4 << 30
+
+
+def write_run_dir(cfg: TrainerConfig) -> None:
+    """The resolved config goes next to the checkpoints it produced."""
+    out = Path(cfg.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "config.yaml").write_text(dump_config(cfg))
+
+
+async def start_runner(cfg: TrainerConfig) -> Any:
+    """Starts the ranks, builds the core and resumes, all on the engine thread."""
+    prefer_cpu_accelerator()
+    from concurrent.futures import ThreadPoolExecutor
+
+    from yatt.services.trainer.core import TrainerCore
+    from yatt.services.trainer.ranks import RankGroup
+    from yatt.services.trainer.runner import TrainerRunner
+
+    executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="trainer-engine")
+    loop = asyncio.get_running_loop()
+    core = await loop.run_in_executor(executor, lambda: TrainerCore(cfg, RankGroup(cfg)))
+    runner = TrainerRunner(core, executor)
+    await runner.restore()
+    return runner
+
+
+async def run(cfg: TrainerConfig) -> None:
+    """Serves until SIGTERM/SIGINT; the ranks are stopped on the way out."""
+    import torch
+
+    torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "0")) or torch.get_num_threads())
+    await asyncio.to_thread(write_run_dir, cfg)
+    runner = await start_runner(cfg)
+    from yatt.services.trainer.server import TrainerServicer
+
+    etcd_client: Any = None
+    directory: Any = None
+    pusher: Any = None
+    try:
+        runtime = ServiceRuntime(cfg.server, ROLE)
+        servicer = TrainerServicer(
+            runner, runner.publisher, cfg.weight_chunk_bytes, MAX_EXPERIENCE_BYTES
+        )
+        runtime.add(trainer_pb2_grpc.add_TrainerServiceServicer_to_server, servicer, SERVICE)
+
+        async def on_ready(registration: Any) -> None:
+            nonlocal etcd_client, directory, pusher
+            if cfg.registration.job is None:
+                return
+            from yatt.coordination.client import connect
+            from yatt.coordination.discovery import RoleDirectory
+            from yatt.services.trainer.weights import RolloutPusher
+
+            etcd_client = await connect(cfg.etcd)
+            progress_key = keys.trainer(cfg.job).encode()
+
+            async def publish_progress(_result: Any = None) -> None:
+                s = runner.state()
+                value = {
+                    "step": s.step,
+                    "weight_version": s.weight_version,
+                    "checkpoint": s.checkpoint,
+                }
+                with contextlib.suppress(Exception):
+                    await etcd_client.put(progress_key, pack(value))
+                if registration is not None:
+                    with contextlib.suppress(Exception):
+                        await registration.refresh()
+
+            await publish_progress()
+            runner.on_step(publish_progress)
+            if cfg.push_weights:
+                directory = await RoleDirectory(etcd_client, cfg.job, "rollout").start()
+                pusher = RolloutPusher(
+                    runner.publisher, directory, cfg.weight_chunk_bytes, cfg.push_timeout_s,
+                    cfg.server.max_message_bytes,
+                )  # fmt: skip
+                runner.on_step(lambda _r: pusher.poke())
+                pusher.start()
+
+        def member_info() -> dict[str, Any]:
+            s = runner.state()
+            info: dict[str, Any] = {"step": s.step, "weight_version": s.weight_version}
+            if pusher is not None:
+                info["acked"] = dict(pusher.acked)
+            return info
+
+        await serve(runtime, ROLE, cfg.etcd, cfg.registration, member_info, on_ready=on_ready)
+    finally:
+        if pusher is not None:
+            await pusher.stop()
+        if directory is not None:
+            await directory.stop()
+        if etcd_client is not None:
+            await etcd_client.close()
+        await runner.close()

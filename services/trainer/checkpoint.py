@@ -1,0 +1,129 @@
+"""Checkpoint layout on disk: DeepSpeed's files plus trainer state, committed atomically.
+
+Every rank writes into checkpoints/.tmp/<tag>; rank 0 then adds trainer_state.json, renames the
+directory into place and only then rewrites `latest`, so a crash never leaves a half checkpoint
+that resume would pick.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from yatt.errors import ConfigError
+from yatt.services.trainer.journal import atomic_write_bytes, fsync_dir
+
+STATE_FILE = "trainer_state.json"
+LATEST = "latest"
+
+
+def tag_for(step: int) -> str:
+    return f"step-{step:08d}"
+
+
+@dataclass(frozen=True)
+class CheckpointRef:
+    root: Path
+    tag: str
+
+    @property
+    def path(self) -> Path:
+        return self.root / self.tag
+
+
+def staging_root(root: Path) -> Path:
+    return root / ".tmp"
+
+
+def rng_state() -> dict[str, Any]:
+    state: dict[str, Any] = {
+        "torch": torch.get_rng_state(),
+        "numpy": np.random.get_state(),
+        "python": random.getstate(),
+    }
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    torch.set_rng_state(state["torch"])
+    np.random.set_state(state["numpy"])
+    random.setstate(state["python"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def save_rng(directory: Path, rank: int) -> None:
+    torch.save(rng_state(), directory / f"rng-rank{rank}.pt")
+
+
+def load_rng(directory: Path, rank: int) -> None:
+    path = directory / f"rng-rank{rank}.pt"
+    if path.is_file():
+        set_rng_state(torch.load(path, weights_only=False))
+
+
+def _fsync_tree(path: Path) -> None:
+    for dirpath, _, files in os.walk(path):
+        for name in files:
+            with open(os.path.join(dirpath, name), "rb") as f:
+                os.fsync(f.fileno())
+        fsync_dir(Path(dirpath))
+
+
+def commit(root: Path, tag: str, state: dict[str, Any], keep: int) -> Path:
+    """Rank 0, after every rank wrote its part into the staging dir: publish it atomically."""
+    staged = staging_root(root) / tag
+    (staged / STATE_FILE).write_text(json.dumps(state, indent=1, sort_keys=True))
+    _fsync_tree(staged)
+    final = root / tag
+    if final.exists():
+        # The same step again (after a replay): the new copy replaces the old one.
+        shutil.rmtree(final)
+    os.replace(staged, final)
+    fsync_dir(root)
+    atomic_write_bytes(root / LATEST, tag.encode())
+    prune(root, keep)
+    return final
+
+
+def prune(root: Path, keep: int) -> None:
+    tags = sorted(p.name for p in root.glob("step-*") if p.is_dir())
+    latest = read_latest(root)
+    for tag in tags[:-keep]:
+        if tag != latest:
+            shutil.rmtree(root / tag, ignore_errors=True)
+
+
+def read_latest(root: Path) -> str | None:
+    path = root / LATEST
+    if not path.is_file():
+        return None
+    tag = path.read_text().strip()
+    return tag if (root / tag / STATE_FILE).is_file() else None
+
+
+def resolve_resume(resume: str, root: Path) -> CheckpointRef | None:
+    """auto -> newest committed checkpoint or None; never -> None; else that directory."""
+    if resume == "never":
+        return None
+    if resume == "auto":
+        tag = read_latest(root)
+        return None if tag is None else CheckpointRef(root, tag)
+    path = Path(resume)
+    if not (path / STATE_FILE).is_file():
+        raise ConfigError(f"resume: {resume} is not a trainer checkpoint (no {STATE_FILE})")
+    return CheckpointRef(path.parent, path.name)
+
+
+def read_state(ref: CheckpointRef) -> dict[str, Any]:
+    return json.loads((ref.path / STATE_FILE).read_text())

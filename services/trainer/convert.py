@@ -1,0 +1,139 @@
+"""Protobuf <-> trainer domain objects: experience streams in, replies and weight chunks out."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+
+import torch
+
+from yatt.codec.meta import pack, unpack_map
+from yatt.codec.tensor import TensorAssembler, dtype_name, iter_tensor_chunks, tensor_bytes
+from yatt.errors import InvalidArgument
+from yatt.protos import common_pb2, trainer_pb2
+from yatt.services.trainer.core import CheckpointInfo, PushResult, TrainerState, WeightSnapshot
+from yatt.services.trainer.experience import Experience, ExperienceHeader, build_experience
+
+
+def header_from_proto(msg: trainer_pb2.ExperienceHeader) -> ExperienceHeader:
+    return ExperienceHeader(
+        job=msg.job,
+        shard_id=msg.shard_id,
+        epoch=msg.epoch,
+        policy_version=msg.policy_version,
+        num_samples=msg.num_samples,
+        metadata=unpack_map(msg.metadata, what=f"shard {msg.shard_id} metadata"),
+    )
+
+
+def header_to_proto(h: ExperienceHeader) -> trainer_pb2.ExperienceHeader:
+    return trainer_pb2.ExperienceHeader(
+        job=h.job,
+        shard_id=h.shard_id,
+        epoch=h.epoch,
+        policy_version=h.policy_version,
+        num_samples=h.num_samples,
+        metadata=pack(h.metadata) if h.metadata else b"",
+    )
+
+
+async def experience_from_stream(
+    messages: AsyncIterator[trainer_pb2.ExperienceChunk], max_bytes: int
+) -> Experience:
+    """Reads one PushExperience stream: a header, then tensor chunks until the end."""
+    header: ExperienceHeader | None = None
+    assembler = TensorAssembler(max_total_bytes=max_bytes)
+    tensors: dict[str, torch.Tensor] = {}
+    async for msg in messages:
+        kind = msg.WhichOneof("item")
+        if kind == "header":
+            if header is not None:
+                raise InvalidArgument("PushExperience: a second header in one stream")
+            header = header_from_proto(msg.header)
+        elif kind == "tensor":
+            if header is None:
+                raise InvalidArgument("PushExperience: tensor chunk before the header")
+            done = assembler.feed(msg.tensor)
+            if done is not None:
+                tensors[done[0]] = done[1]
+        else:
+            raise InvalidArgument("PushExperience: empty message")
+    if header is None:
+        raise InvalidArgument("PushExperience: stream without a header")
+    if assembler.incomplete():
+        raise InvalidArgument(f"PushExperience: tensors cut short: {assembler.incomplete()}")
+    return build_experience(header, tensors)
+
+
+def experience_to_stream(
+    exp: Experience, chunk_bytes: int
+) -> Iterator[trainer_pb2.ExperienceChunk]:
+    """The client side (controllers, tests): header first, then every tensor in chunks."""
+    yield trainer_pb2.ExperienceChunk(header=header_to_proto(exp.header))
+    for name, tensor in exp.tensors().items():
+        for piece in iter_tensor_chunks(name, tensor, chunk_bytes):
+            yield trainer_pb2.ExperienceChunk(tensor=piece)
+
+
+def push_reply(r: PushResult) -> trainer_pb2.PushReply:
+    return trainer_pb2.PushReply(
+        stepped=r.stepped, step=r.step, weight_version=r.weight_version,
+        pending_samples=r.pending_samples,
+    )  # fmt: skip
+
+
+def status_to_proto(s: TrainerState) -> trainer_pb2.TrainerStatus:
+    return trainer_pb2.TrainerStatus(
+        step=s.step,
+        weight_version=s.weight_version,
+        pending_samples=s.pending_samples,
+        applied_shards=s.applied_shards,
+        last_metrics=pack(s.last_metrics),
+    )
+
+
+def checkpoint_reply(info: CheckpointInfo) -> trainer_pb2.CheckpointReply:
+    return trainer_pb2.CheckpointReply(
+        path=info.path, step=info.step, weight_version=info.weight_version
+    )
+
+
+def weight_chunks(snapshot: WeightSnapshot, chunk_bytes: int) -> Iterator[common_pb2.WeightChunk]:
+    """The WeightChunk stream of one snapshot (tensors in order, each split in pieces).
+
+    Same pieces as yatt.codec.tensor.iter_tensor_chunks, but filled in place: wrapping a
+    finished TensorChunk would deep-copy its data once more (measured: ~2x slower).
+    """
+    count = len(snapshot.tensors)
+    for name, tensor in snapshot.tensors.items():
+        data = tensor_bytes(tensor)
+        total = len(data)
+        dtype = dtype_name(tensor.dtype)
+        offset = 0
+        while True:
+            msg = common_pb2.WeightChunk(version=snapshot.version, tensor_count=count)
+            piece = msg.tensor
+            piece.name, piece.dtype, piece.offset, piece.total_bytes = name, dtype, offset, total
+            piece.shape.extend(tensor.shape)
+            piece.data = bytes(data[offset : offset + chunk_bytes])
+            yield msg
+            offset += len(piece.data)
+            if offset >= total:
+                break
+
+
+def weights_from_chunks(chunks: list[common_pb2.WeightChunk]) -> WeightSnapshot:
+    """Reassembles a weight stream (clients and tests); InvalidArgument if inconsistent."""
+    assembler = TensorAssembler()
+    tensors: dict[str, torch.Tensor] = {}
+    versions = {c.version for c in chunks}
+    if len(versions) != 1:
+        raise InvalidArgument(f"weight stream mixes versions {sorted(versions)}")
+    for chunk in chunks:
+        done = assembler.feed(chunk.tensor)
+        if done is not None:
+            tensors[done[0]] = done[1]
+    if chunks and len(tensors) != chunks[0].tensor_count:
+        raise InvalidArgument(
+            f"weight stream has {len(tensors)} of {chunks[0].tensor_count} tensors"
+        )
+    return WeightSnapshot(versions.pop(), tensors)

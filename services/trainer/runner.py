@@ -1,0 +1,66 @@
+"""TrainerRunner: the asyncio face of TrainerCore. Every core call runs on one dedicated engine
+thread, in arrival order, so the event loop never blocks and DeepSpeed's collectives never
+interleave (steps, checkpoints and weight gathers are serialised)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
+
+from yatt.services.trainer.core import (
+    CheckpointInfo,
+    PushResult,
+    TrainerCore,
+    TrainerState,
+    WeightSnapshot,
+)
+from yatt.services.trainer.experience import Experience
+from yatt.services.trainer.weights import WeightPublisher
+
+T = TypeVar("T")
+
+
+class TrainerRunner:
+    def __init__(self, core: TrainerCore, executor: ThreadPoolExecutor | None = None) -> None:
+        """executor: the single thread that built core (DeepSpeed state stays on it)."""
+        self.core = core
+        self._executor = executor or ThreadPoolExecutor(
+            max_workers=1, thread_name_prefix="trainer-engine"
+        )
+        self.publisher = WeightPublisher(self._snapshot, lambda: self.core.version)
+        self._on_step: list[Callable[[PushResult], Any]] = []
+
+    def on_step(self, callback: Callable[[PushResult], Any]) -> None:
+        """callback(result) on the event loop after each push that stepped."""
+        self._on_step.append(callback)
+
+    async def _call(self, fn: Callable[..., T], *args: Any) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
+
+    async def restore(self) -> None:
+        await self._call(self.core.restore)
+
+    async def push(self, exp: Experience) -> PushResult:
+        result = await self._call(self.core.push, exp)
+        if result.stepped:
+            await self.publisher.notify()
+            for callback in self._on_step:
+                out = callback(result)
+                if asyncio.iscoroutine(out):
+                    await out
+        return result
+
+    async def checkpoint(self, label: str = "") -> CheckpointInfo:
+        return await self._call(self.core.checkpoint, label)
+
+    async def _snapshot(self) -> WeightSnapshot:
+        return await self._call(self.core.snapshot)
+
+    def state(self) -> TrainerState:
+        return self.core.state()
+
+    async def close(self) -> None:
+        await self._call(self.core.group.close)
+        self._executor.shutdown(wait=True)

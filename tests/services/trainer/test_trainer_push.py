@@ -1,0 +1,92 @@
+"""Weight push: a trainer process with push_weights finds a rollout process through etcd and
+sends it every new version over LoadWeights; both record the acknowledged version."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+from trainer_helpers import make_experience
+
+from yatt import keys
+from yatt.codec.meta import unpack
+from yatt.protos import rollout_pb2, rollout_pb2_grpc, trainer_pb2_grpc
+from yatt.rpc.channel import make_channel
+from yatt.services.trainer.convert import experience_to_stream
+from yatt.testing.procs import ChildProcess
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(240)]
+
+READY = re.compile(r"yatt (\w+) serving on (\S+)")
+
+
+@pytest.fixture(scope="module")
+def hub_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from yatt.models.init import init_model
+
+    return init_model("tiny", tmp_path_factory.mktemp("tiny-tok"), seed=0)
+
+
+def child(module: str, config: dict, path: Path) -> ChildProcess:
+    path.write_text(yaml.safe_dump(config))
+    return ChildProcess.python("-m", module, "--config", str(path), name=module.rsplit(".", 1)[-1])
+
+
+async def test_new_versions_reach_registered_rollout(
+    hub_model: Path, tmp_path: Path, etcd, etcd_client
+) -> None:
+    job = "push"
+    common = {"etcd": {"endpoint": etcd.endpoint, "lease_ttl_s": 2}}
+    rollout = child(
+        "yatt.services.rollout",
+        {
+            **common,
+            "registration": {"job": job, "instance": "r0"},
+            "model": {"path": str(hub_model)},
+        },
+        tmp_path / "rollout.yaml",
+    )
+    trainer = child(
+        "yatt.services.trainer",
+        {
+            **common, "registration": {"job": job, "instance": "t0"}, "job": job,
+            "model": str(hub_model), "out_dir": str(tmp_path / "run"), "push_weights": True,
+            "checkpoint_every": 0, "loss": {"kl_coef": 0.0},
+            "deepspeed": {"micro_batch": 2, "global_batch_samples": 4, "lr": 1e-2},
+        },
+        tmp_path / "trainer.yaml",
+    )  # fmt: skip
+    rollout.start()
+    trainer.start()
+    try:
+        lines = await asyncio.gather(
+            rollout.wait_for_line_async(READY, 150), trainer.wait_for_line_async(READY, 150)
+        )
+        r_end, t_end = (READY.search(line).group(2) for line in lines)  # type: ignore[union-attr]
+        async with make_channel(t_end) as tc, make_channel(r_end) as rc:
+            rstub = rollout_pb2_grpc.RolloutServiceStub(rc)
+            tstub = trainer_pb2_grpc.TrainerServiceStub(tc)
+            exp = make_experience("0/0", job=job, seed=0)
+            reply = await tstub.PushExperience(experience_to_stream(exp, 1 << 16), timeout=60)
+            assert reply.stepped and reply.weight_version == 1
+            for _ in range(150):
+                info = await rstub.Info(rollout_pb2.InfoRequest(), timeout=5)
+                if info.policy_version == 1:
+                    break
+                await asyncio.sleep(0.2)
+            assert info.policy_version == 1
+            for _ in range(50):  # the trainer records the ack in its etcd member value
+                kv = await etcd_client.get(keys.member(job, "trainer", "t0").encode())
+                member = unpack(kv.value) if kv else {}
+                if member.get("acked") == {"r0": 1}:
+                    break
+                await asyncio.sleep(0.2)
+            assert member["acked"] == {"r0": 1} and member["weight_version"] == 1
+            progress = unpack((await etcd_client.get(keys.trainer(job).encode())).value)
+            assert progress["step"] == 1 and progress["weight_version"] == 1
+    finally:
+        trainer.stop(timeout=30)
+        rollout.stop(timeout=30)

@@ -1,0 +1,171 @@
+"""TrainerService over real gRPC on loopback (server in this process, real DeepSpeed): push
+idempotency, staleness, bad input with state unchanged, GetWeights bit-exact, Checkpoint, Status."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import grpc
+import pytest
+import torch
+from trainer_helpers import make_experience, trainer_config
+
+from yatt.codec.meta import unpack
+from yatt.config.common import ServerConfig
+from yatt.protos import trainer_pb2, trainer_pb2_grpc
+from yatt.rpc.channel import make_channel
+from yatt.rpc.server import ServiceRuntime
+from yatt.services.trainer.app import MAX_EXPERIENCE_BYTES, SERVICE, start_runner
+from yatt.services.trainer.convert import experience_to_stream, weights_from_chunks
+from yatt.services.trainer.experience import Experience
+from yatt.services.trainer.runner import TrainerRunner
+from yatt.services.trainer.server import TrainerServicer
+from yatt.services.trainer.worker import policy_tensors
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
+
+
+class Client:
+    def __init__(self, channel: grpc.aio.Channel, runner: TrainerRunner) -> None:
+        self.stub = trainer_pb2_grpc.TrainerServiceStub(channel)
+        self.runner = runner
+
+    async def push(self, exp: Experience, chunk_bytes: int = 97) -> trainer_pb2.PushReply:
+        # Small chunks: every tensor arrives in several pieces.
+        return await self.stub.PushExperience(experience_to_stream(exp, chunk_bytes), timeout=60)
+
+    async def weights(self, min_version: int = 0, chunk_bytes: int = 0) -> dict[str, torch.Tensor]:
+        request = trainer_pb2.GetWeightsRequest(min_version=min_version, chunk_bytes=chunk_bytes)
+        chunks = [c async for c in self.stub.GetWeights(request, timeout=60)]
+        return weights_from_chunks(chunks).tensors
+
+    async def status(self) -> trainer_pb2.TrainerStatus:
+        return await self.stub.Status(trainer_pb2.TrainerStatusRequest(), timeout=10)
+
+
+@pytest.fixture
+async def client(model_dir: Path, tmp_path: Path) -> AsyncIterator[Client]:
+    cfg = trainer_config(model_dir, tmp_path, max_staleness=0, checkpoint_every=0)
+    runner = await start_runner(cfg)
+    runtime = ServiceRuntime(ServerConfig(), "trainer")
+    servicer = TrainerServicer(runner, runner.publisher, 1 << 12, MAX_EXPERIENCE_BYTES)
+    runtime.add(trainer_pb2_grpc.add_TrainerServiceServicer_to_server, servicer, SERVICE)
+    endpoint = await runtime.start()
+    try:
+        async with make_channel(endpoint) as channel:
+            yield Client(channel, runner)
+    finally:
+        await runtime.stop(0)
+        await runner.close()
+
+
+def assert_same(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> None:
+    assert list(a) == list(b)
+    for name in a:
+        assert a[name].dtype == b[name].dtype and torch.equal(a[name], b[name]), name
+
+
+async def test_get_weights_is_bit_exact(client: Client) -> None:
+    got = await client.weights(chunk_bytes=1000)
+    lm = client.runner.core.group.worker.engines.lm
+    state = lm.state_dict()
+    assert got.keys() == policy_tensors(lm).keys()
+    for name, tensor in got.items():
+        assert tensor.dtype == state[name].dtype and torch.equal(tensor, state[name]), name
+
+
+async def test_push_steps_and_second_push_is_already_exists(client: Client) -> None:
+    first = await client.push(make_experience("0/0", seed=0))
+    assert (first.stepped, first.pending_samples) == (False, 4)
+    with pytest.raises(grpc.aio.AioRpcError) as err:  # buffered, not yet stepped: still refused
+        await client.push(make_experience("0/0", seed=0))
+    assert err.value.code() == grpc.StatusCode.ALREADY_EXISTS
+    second = await client.push(make_experience("0/1", seed=1))
+    assert (second.stepped, second.step, second.weight_version) == (True, 1, 1)
+    weights = await client.weights(min_version=1)
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await client.push(make_experience("0/1", seed=1, version=1))
+    assert err.value.code() == grpc.StatusCode.ALREADY_EXISTS
+    assert "applied at step 1" in (err.value.details() or "")
+    assert_same(weights, await client.weights())
+    status = await client.status()
+    assert (status.step, status.weight_version, status.applied_shards) == (1, 1, 2)
+    metrics = unpack(status.last_metrics)
+    assert {
+        "loss",
+        "kl",
+        "entropy",
+        "clip_frac",
+        "grad_norm",
+        "reward_mean",
+        "tokens_per_s",
+    } <= set(metrics)
+
+
+async def test_stale_experience_is_failed_precondition(client: Client) -> None:
+    await client.push(make_experience("0/0", seed=0))
+    await client.push(make_experience("0/1", seed=1))
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await client.push(make_experience("0/2", version=0))
+    assert err.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert (await client.status()).pending_samples == 0
+
+
+def _truncated(exp: Experience) -> Experience:
+    exp.loss_mask = exp.loss_mask[:, :-1].contiguous()
+    return exp
+
+
+def _nan(exp: Experience) -> Experience:
+    exp.rewards[1] = float("nan")
+    return exp
+
+
+def _dtype(exp: Experience) -> Experience:
+    exp.attention_mask = exp.attention_mask.to(torch.int32)
+    return exp
+
+
+@pytest.mark.parametrize(
+    ("exp", "reason"),
+    [
+        (_truncated(make_experience("0/5")), "mismatched lengths"),
+        (_nan(make_experience("0/5")), "NaN or inf"),
+        (_dtype(make_experience("0/5")), "attention_mask must be torch.int64"),
+        (make_experience("0/5", job="nope"), "unknown job"),
+        (make_experience("0/5", epoch=1), "another epoch|header epoch 1"),
+    ],
+)
+async def test_bad_input_is_invalid_argument_and_changes_nothing(
+    client: Client, exp: Experience, reason: str
+) -> None:
+    await client.push(make_experience("0/0", seed=0))
+    before_status = await client.status()
+    before = await client.weights()
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await client.push(exp)
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert any(r in (err.value.details() or "") for r in reason.split("|"))
+    assert await client.status() == before_status
+    assert_same(before, await client.weights())
+
+
+async def test_malformed_stream_is_invalid_argument(client: Client) -> None:
+    exp = make_experience("0/6")
+    messages = list(experience_to_stream(exp, 64))
+    for stream in (messages[1:], messages[:-1], [messages[0], messages[0]]):
+        with pytest.raises(grpc.aio.AioRpcError) as err:
+            await client.stub.PushExperience(iter(stream), timeout=30)
+        assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert (await client.status()).pending_samples == 0
+
+
+async def test_checkpoint_rpc(client: Client, tmp_path: Path) -> None:
+    await client.push(make_experience("0/0", seed=0))
+    await client.push(make_experience("0/1", seed=1))
+    reply = await client.stub.Checkpoint(trainer_pb2.CheckpointRequest(tag="manual"), timeout=60)
+    assert (reply.step, reply.weight_version) == (1, 1)
+    path = Path(reply.path)
+    assert path.parent == tmp_path / "checkpoints" and (path / "trainer_state.json").is_file()
+    assert (tmp_path / "checkpoints" / "latest").read_text() == path.name
