@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from yatt.models.logprobs import position_ids_for
+from yatt.models.logprobs import logprobs_from_logits, position_ids_for
 from yatt.services.trainer.losses import entropy_from_logits
 
 
@@ -85,15 +85,6 @@ class PolicyOutput:
 
 def _shift_right(x: torch.Tensor) -> torch.Tensor:
     return torch.cat([torch.zeros_like(x[:, :1]), x], dim=1)
-
-
-def logprobs_from_logits(
-    logits: torch.Tensor, input_ids: torch.Tensor, attention_mask: torch.Tensor
-) -> torch.Tensor:
-    """[B, T-1] exactly as token_logprobs computes them from the model's logits."""
-    logp = torch.log_softmax(logits[:, :-1, :].float(), dim=-1)
-    out = logp.gather(-1, input_ids[:, 1:].unsqueeze(-1)).squeeze(-1)
-    return out * attention_mask[:, 1:].to(out.dtype)
 
 
 def policy_forward(

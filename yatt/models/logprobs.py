@@ -26,9 +26,15 @@ def token_logprobs(
         attention_mask=attention_mask,
         position_ids=position_ids_for(attention_mask),
         use_cache=False,
-    ).logits[:, :-1, :]
-    logp = torch.log_softmax(logits.float(), dim=-1)
-    targets = input_ids[:, 1:]
-    out = logp.gather(-1, targets.unsqueeze(-1)).squeeze(-1)
+    ).logits
+    return logprobs_from_logits(logits, input_ids, attention_mask)
+
+
+def logprobs_from_logits(
+    logits: torch.Tensor, input_ids: torch.Tensor, attention_mask: torch.Tensor
+) -> torch.Tensor:
+    """token_logprobs from logits already computed [B, T, V] (the trainer needs them for entropy)."""
+    logp = torch.log_softmax(logits[:, :-1, :].float(), dim=-1)
+    out = logp.gather(-1, input_ids[:, 1:].unsqueeze(-1)).squeeze(-1)
     valid = attention_mask[:, 1:] * attention_mask[:, :-1]
     return out * valid.to(out.dtype)
