@@ -1,0 +1,1 @@
+"""Placement: moves worker slots between roles as load shifts (leader-elected service, policies)."""

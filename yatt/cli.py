@@ -10,9 +10,11 @@ from yatt.commands.certs import certs
 from yatt.commands.controller import controller
 from yatt.commands.init_model import init_model
 from yatt.commands.ping import ping
+from yatt.commands.placement import app as placement_app
 from yatt.commands.serve import serve
 from yatt.commands.status import status
 from yatt.commands.train import train
+from yatt.commands.worker import worker
 from yatt.errors import ConfigError
 
 app = typer.Typer(
@@ -28,6 +30,8 @@ app.command()(status)
 app.command()(controller)
 app.command()(ping)
 app.command()(certs)
+app.command()(worker)
+app.add_typer(placement_app, name="placement")
 app.command(name="init-model")(init_model)
 
 

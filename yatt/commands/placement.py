@@ -24,12 +24,16 @@ app = typer.Typer(
 )
 
 JobOpt = Annotated[str | None, typer.Option("--job", help="Job id (overrides the config's job).")]
-EtcdOpt = Annotated[str | None, typer.Option("--etcd", help=f"etcd host:port (default {DEFAULT_ETCD}).")]
+EtcdOpt = Annotated[
+    str | None, typer.Option("--etcd", help=f"etcd host:port (default {DEFAULT_ETCD}).")
+]
 ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", help="Placement YAML config.")]
 SetOpt = Annotated[list[str] | None, typer.Option("--set", help="Override a key: key.sub=value.")]
 
 
-def _load(config: Path | None, job: str | None, etcd: str | None, overrides: list[str] | None) -> Any:
+def _load(
+    config: Path | None, job: str | None, etcd: str | None, overrides: list[str] | None
+) -> Any:
     from yatt.placement.config import load_placement_config
 
     extra = list(overrides or [])
@@ -79,7 +83,9 @@ def init(
             await client.close()
 
     written = asyncio.run(go())
-    typer.echo(f"job {cfg.job}: " + ("starting map written" if written else "already assigned; unchanged"))
+    typer.echo(
+        f"job {cfg.job}: " + ("starting map written" if written else "already assigned; unchanged")
+    )
 
 
 @app.command()

@@ -12,7 +12,9 @@ def worker(
     slot: Annotated[int, typer.Option("--slot", help="The slot (GPU index on GPU machines).")],
     job: Annotated[str | None, typer.Option("--job", help="Job id (overrides the config).")] = None,
     etcd: Annotated[str | None, typer.Option("--etcd", help="etcd host:port.")] = None,
-    config: Annotated[Path | None, typer.Option("--config", "-c", help="Worker YAML config.")] = None,
+    config: Annotated[
+        Path | None, typer.Option("--config", "-c", help="Worker YAML config.")
+    ] = None,
     overrides: Annotated[
         list[str] | None, typer.Option("--set", help="Override a config key: key.sub=value.")
     ] = None,

@@ -1,0 +1,1 @@
+"""The worker: a supervisor that hosts whichever role placement assigns to its slot."""

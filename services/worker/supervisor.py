@@ -1,0 +1,264 @@
+"""The worker supervisor: follow the slot's assignment in etcd and run its role as a child.
+
+A role change SIGTERMs the child (the shared runtime drains: deregister, NOT_SERVING, finish
+in-flight), waits for it to exit so its memory is freed, then starts the new role's child.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import sys
+import time
+from typing import Any
+
+import aetcd
+
+from yatt import keys
+from yatt.codec.meta import pack
+from yatt.coordination.client import ETCD_ERRORS, backoff
+from yatt.coordination.membership import Membership
+from yatt.errors import InvalidArgument
+from yatt.placement.leader import WORKER_ROLE, worker_instance
+from yatt.placement.state import roles_of
+from yatt.placement.store import decode_assignment
+
+from .child import ChildFailed, ChildService
+from .config import WorkerConfig
+
+log = logging.getLogger(__name__)
+
+# A child that served this long before crashing restarts without accumulated backoff.
+HEALTHY_UPTIME_S = 30.0
+
+
+class WorkerSupervisor:
+    """States: idle (nothing assigned), starting, serving, draining, restarting, error."""
+
+    def __init__(self, cfg: WorkerConfig, client: aetcd.Client) -> None:
+        self.cfg = cfg
+        self.client = client
+        self.desired: str | None = None
+        self.unit: str | None = None
+        self.state = "idle"
+        self.error = ""
+        self.children: dict[str, ChildService] = {}
+        self._failures: dict[str, int] = {}
+        self._known = asyncio.Event()
+        self._changed = asyncio.Event()
+        self._since = time.time()
+        self.status = Membership(
+            client,
+            keys.member(cfg.job, WORKER_ROLE, worker_instance(cfg.slot)),
+            self._status_value,
+            cfg.etcd.lease_ttl_s,
+        )
+
+    # -- status in etcd ----------------------------------------------------------------------
+
+    def _status_value(self) -> bytes:
+        endpoints = {r: c.endpoint for r, c in self.children.items() if c.endpoint and c.alive()}
+        return pack(
+            {
+                "slot": self.cfg.slot,
+                "role": self.unit,
+                "assigned": self.desired,
+                "state": self.state,
+                "endpoints": endpoints,
+                "endpoint": next(iter(endpoints.values()), None),
+                "children": {r: c.pid for r, c in self.children.items() if c.alive()},
+                "pid": os.getpid(),
+                "error": self.error,
+                "since": self._since,
+            }
+        )
+
+    async def _set_state(self, state: str, error: str = "") -> None:
+        self.state, self.error, self._since = state, error, time.time()
+        with contextlib.suppress(*ETCD_ERRORS):
+            await self.status.update(self._status_value)
+        unit = self.unit or "-"
+        print(f"yatt worker slot {self.cfg.slot} {state} {unit}", flush=True)
+
+    # -- following the assignment ------------------------------------------------------------
+
+    def _set_desired(self, unit: str | None) -> None:
+        if unit != self.desired or not self._known.is_set():
+            log.info("slot %d assigned %s", self.cfg.slot, unit)
+        self.desired = unit
+        self._known.set()
+        self._changed.set()
+
+    @staticmethod
+    def _decode(value: bytes) -> str | None:
+        try:
+            return decode_assignment(value)
+        except InvalidArgument as exc:
+            log.error("unreadable assignment: %s", exc)
+            return None
+
+    async def _watch_assignment(self) -> None:
+        key = keys.assign(self.cfg.job, self.cfg.slot).encode()
+        delays = backoff()
+        while True:
+            try:
+                listing = await self.client.get_range(key, key + b"\0")
+                kvs = list(listing)
+                self._set_desired(self._decode(kvs[0].value) if kvs else None)
+                watch = await self.client.watch(key, start_revision=listing.header.revision + 1)
+                delays = backoff()
+                try:
+                    async for event in watch:
+                        put = event.kind == aetcd.EventKind.PUT
+                        self._set_desired(self._decode(event.kv.value) if put else None)
+                finally:
+                    with contextlib.suppress(*ETCD_ERRORS):
+                        await watch.cancel()
+            except (*ETCD_ERRORS, aetcd.RevisionCompactedError) as exc:
+                log.warning("assignment watch broke, re-reading: %s", exc)
+                await asyncio.sleep(next(delays))
+
+    # -- children ----------------------------------------------------------------------------
+
+    def _child_for(self, role: str) -> ChildService:
+        spec = self.cfg.roles[role]
+        argv = [self.cfg.python or sys.executable, "-m", "yatt.cli", "serve", role]
+        if spec.config is not None:
+            argv += ["--config", str(spec.config)]
+        sets = [
+            f"registration.job={self.cfg.job}",
+            f"registration.slot={self.cfg.slot}",
+            f"etcd.endpoint={self.cfg.etcd.endpoint}",
+            f"etcd.lease_ttl_s={self.cfg.etcd.lease_ttl_s}",
+            *spec.overrides,
+        ]
+        for item in sets:
+            argv += ["--set", item]
+        env = {**os.environ, "PYTHONUNBUFFERED": "1", **spec.env}
+        if self.cfg.device == "cuda":
+            device = self.cfg.cuda_device if self.cfg.cuda_device is not None else self.cfg.slot
+            env["CUDA_VISIBLE_DEVICES"] = str(device)
+        prefix = f"[slot {self.cfg.slot} {role}] " if self.cfg.forward_output else None
+        return ChildService(role, argv, env, prefix)
+
+    async def _start_role(self, role: str) -> bool:
+        child = self._child_for(role)
+        self.children[role] = child
+        try:
+            await child.start(self.cfg.roles[role].start_timeout_s)
+            return True
+        except ChildFailed as exc:
+            self._failures[role] = self._failures.get(role, 0) + 1
+            log.error("slot %d: %s failed to start: %s", self.cfg.slot, role, exc)
+            await child.stop(self.cfg.stop_timeout_s)
+            self.children.pop(role, None)
+            return False
+
+    async def _stop_children(self) -> None:
+        children, self.children = list(self.children.values()), {}
+        await asyncio.gather(*(c.stop(self.cfg.stop_timeout_s) for c in children))
+
+    def _backoff(self, roles: list[str]) -> float:
+        n = max((self._failures.get(r, 0) for r in roles), default=0)
+        if n == 0:
+            return 0.0
+        return min(self.cfg.restart_backoff_max_s, self.cfg.restart_backoff_s * 2 ** (n - 1))
+
+    # -- the reconcile loop ------------------------------------------------------------------
+
+    async def _switch(self, unit: str | None) -> None:
+        if self.children:
+            await self._set_state("draining")
+            await self._stop_children()
+        self.unit, self._failures = unit, {}
+        if unit is None:
+            await self._set_state("idle")
+            return
+        unknown = [r for r in roles_of(unit) if r not in self.cfg.roles]
+        if unknown:
+            await self._set_state("error", f"no config for role(s) {', '.join(unknown)}")
+            return
+        await self._set_state("starting")
+        for role in roles_of(unit):
+            await self._start_role(role)
+        await self._settle()
+
+    async def _settle(self) -> None:
+        assert self.unit is not None
+        ok = all(r in self.children and self.children[r].alive() for r in roles_of(self.unit))
+        await self._set_state("serving" if ok else "restarting")
+
+    async def _repair(self, stop: asyncio.Event) -> None:
+        """Restarts the unit's dead or never-started children, after a backoff."""
+        assert self.unit is not None
+        broken = [
+            r for r in roles_of(self.unit) if r not in self.children or not self.children[r].alive()
+        ]
+        for role in broken:
+            child = self.children.get(role)
+            if child is not None and child.returncode is not None:
+                uptime = child.uptime()
+                log.error(
+                    "slot %d: %s exited (%s) after %.0fs",
+                    self.cfg.slot,
+                    role,
+                    child.returncode,
+                    uptime,
+                )
+                if uptime >= HEALTHY_UPTIME_S:
+                    self._failures[role] = 0
+                self._failures[role] = self._failures.get(role, 0) + 1
+                self.children.pop(role)
+        if self.state != "restarting":
+            await self._set_state("restarting")
+        delay = self._backoff(broken)
+        self._changed.clear()
+        await _first(stop.wait(), self._changed.wait(), timeout=delay)
+        if stop.is_set() or self.desired != self.unit:
+            return
+        for role in broken:
+            await self._start_role(role)
+        await self._settle()
+
+    def _needs_repair(self) -> bool:
+        if self.unit is None or self.state == "error":
+            return False
+        return any(
+            r not in self.children or not self.children[r].alive() for r in roles_of(self.unit)
+        )
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Follows the assignment until `stop` is set; then stops the children and deregisters."""
+        await self.status.start()
+        watcher = asyncio.create_task(self._watch_assignment(), name="assignment-watch")
+        try:
+            await _first(stop.wait(), self._known.wait())
+            while not stop.is_set():
+                self._changed.clear()
+                if self.desired != self.unit:
+                    await self._switch(self.desired)
+                elif self._needs_repair():
+                    await self._repair(stop)
+                else:
+                    exits = [c.wait() for c in self.children.values()]
+                    await _first(stop.wait(), self._changed.wait(), *exits)
+        finally:
+            watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watcher
+            self.state = "stopping"
+            await self._stop_children()
+            await self.status.stop()
+
+
+async def _first(*aws: Any, timeout: float | None = None) -> None:
+    """Waits until the first of the awaitables finishes (or timeout); cancels the rest."""
+    tasks = [asyncio.ensure_future(a) for a in aws]
+    try:
+        await asyncio.wait(tasks, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
