@@ -9,6 +9,7 @@ or applied after that checkpoint are applied again, once, in the same order and 
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from dataclasses import dataclass, field
@@ -166,6 +167,7 @@ class TrainerCore:
             if len(set(digests)) != 1:
                 raise RuntimeError(f"step {self.step}: ranks diverged: {digests}")
         self.last_metrics = metrics
+        self._record(metrics)
         log.info(
             "step %d: loss %.4f kl %.4f entropy %.3f clip %.3f grad_norm %.3f reward %.3f (%.0f tok/s)",
             self.step, metrics["loss"], metrics.get("kl", 0.0), metrics.get("entropy", 0.0),
@@ -175,6 +177,13 @@ class TrainerCore:
         every = self.cfg.checkpoint_every
         if every and self.step % every == 0:
             self.checkpoint()
+
+    def _record(self, metrics: dict[str, Any]) -> None:
+        """Appends the step's metrics to out_dir/metrics.jsonl (plots and summaries read it)."""
+        line = {k: v for k, v in metrics.items() if k != "rank_digests"}
+        line["time"] = time.time()
+        with open(Path(self.cfg.out_dir) / "metrics.jsonl", "a") as f:
+            f.write(json.dumps(line) + "\n")
 
     # -- checkpoints -----------------------------------------------------------------------
 
