@@ -88,7 +88,7 @@ async def measure(cluster: LocalCluster, data: Path, controllers: int, window_s:
         data={
             "job": cluster.job,
             "data": {"path": str(data), "metadata_columns": ["answer"], "payload_column": "payload",
-                     "shard_size": SHARD, "epochs": 1000},
+                     "shard_size": SHARD, "epochs": 40},
             "sampling": {"n": N, "max_new_tokens": MAX_NEW},
             "use_reference": False,
             "controller": {"shards_in_flight": 8, "max_staleness": 1000},

@@ -197,16 +197,22 @@ async def publish_shards(
     Existing shards are left alone, so re-publishing an epoch after a restart is harmless.
     """
     tx = client.transactions
+    items = [(keys.shard(job, epoch, idx).encode(), ref) for idx, ref in enumerate(refs)]
     created = 0
-    # One transaction per shard: a multi-key compare would be all-or-nothing.
-    for idx, ref in enumerate(refs):
-        key = keys.shard(job, epoch, idx).encode()
+    # Batches of absent keys go in one transaction (etcd allows 128 ops); a batch where some
+    # key exists already falls back to one create-if-absent transaction per key.
+    for start in range(0, len(items), 64):
+        batch = items[start : start + 64]
+        puts = [tx.put(key, encode_shard(ShardState(ref=dict(ref)))) for key, ref in batch]
         ok, _ = await client.transaction(
-            compare=[tx.create(key) == 0],
-            success=[tx.put(key, encode_shard(ShardState(ref=dict(ref))))],
-            failure=[],
+            compare=[tx.create(key) == 0 for key, _ in batch], success=puts, failure=[]
         )
-        created += int(ok)
+        if ok:
+            created += len(batch)
+            continue
+        for (key, _), put in zip(batch, puts, strict=True):
+            ok, _ = await client.transaction(compare=[tx.create(key) == 0], success=[put], failure=[])
+            created += int(ok)
     return created
 
 

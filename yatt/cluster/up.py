@@ -1,0 +1,108 @@
+"""`yatt up`: start a whole local cluster, run one job to the end, report, stop everything.
+
+etcd, trainer, rollout/reward/reference services and controllers each run as their own
+process with a log under <run>/logs; on exit or Ctrl-C every one of them is stopped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from yatt.cluster.config import UpConfig
+from yatt.cluster.local import LocalCluster
+from yatt.cluster.prepare import prepare_model, prepare_task
+from yatt.config import dump_config
+
+log = logging.getLogger(__name__)
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def run_dir_for(cfg: UpConfig) -> Path:
+    return Path(cfg.out or f"runs/{cfg.job.job}-{time.strftime('%Y%m%d-%H%M%S')}").resolve()
+
+
+def trainer_config(cfg: UpConfig, model: Path, run_dir: Path) -> dict[str, Any]:
+    base: dict[str, Any] = {
+        "job": cfg.job.job,
+        "model": str(model),
+        "out_dir": str(run_dir / "trainer"),
+        "max_staleness": cfg.job.controller.max_staleness,
+        "push_weights": True,
+    }
+    return {**base, **cfg.trainer}
+
+
+def start_services(cluster: LocalCluster, cfg: UpConfig, model: Path, run_dir: Path) -> None:
+    env = {
+        "DS_ACCELERATOR": os.environ.get("DS_ACCELERATOR", "cpu"),
+        "TORCH_EXTENSIONS_DIR": os.environ.get(
+            "TORCH_EXTENSIONS_DIR", str(REPO / ".torch_extensions")
+        ),
+    }
+    cluster.serve("trainer", "trainer", trainer_config(cfg, model, run_dir), wait=False, env=env)
+    model_section = {"model": {"path": str(model)}}
+    groups = {"rollout": cfg.rollout, "reward": cfg.reward, "reference": cfg.reference}
+    for role, group in groups.items():
+        if role == "reference" and not cfg.job.use_reference:
+            continue
+        config = {**(model_section if role != "reward" else {}), **group.config}
+        for i in range(group.replicas):
+            cluster.serve(role, f"{role}-{i}", config, wait=False)
+    for name in list(cluster.processes):
+        cluster.wait_ready(name, timeout=cfg.startup_timeout_s)
+
+
+async def run_job(cluster: LocalCluster, cfg: UpConfig) -> int:
+    from yatt.commands.train import follow
+    from yatt.config.common import EtcdConfig
+    from yatt.coordination.client import connect
+    from yatt.jobs import submit
+
+    client = await connect(EtcdConfig(endpoint=cluster.etcd_endpoint))
+    try:
+        shards = await submit(client, cfg.job)
+        print(f"job {cfg.job.job}: {shards} shards; {cfg.controllers} controllers", flush=True)
+        for i in range(cfg.controllers):
+            cluster.controller(f"controller-{i}")
+        return await follow(client, cfg.job.job)
+    finally:
+        await client.close()
+
+
+def up(cfg: UpConfig) -> int:
+    """Runs the job end to end; returns the process exit code (0 when the job is done)."""
+    from yatt.cluster.report import write_report
+
+    run_dir = run_dir_for(cfg)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    started = time.time()
+    print(f"run directory: {run_dir}", flush=True)
+    train_data = prepare_task(cfg, run_dir)
+    if train_data is not None and cfg.job.data.path in ("", "auto"):
+        cfg.job.data.path = str(train_data)
+    model = prepare_model(cfg, train_data)
+    (run_dir / "up.yaml").write_text(dump_config(cfg))
+    cluster = LocalCluster(run_dir, job=cfg.job.job, lease_ttl_s=cfg.lease_ttl_s)
+    code = 1
+    try:
+        cluster.start_etcd()
+        print(
+            f"etcd on {cluster.etcd_endpoint}; starting services (logs in {run_dir / 'logs'})",
+            flush=True,
+        )
+        start_services(cluster, cfg, model, run_dir)
+        code = asyncio.run(run_job(cluster, cfg))
+        if code == 0:
+            write_report(cluster, cfg, run_dir, model, time.time() - started)
+    except KeyboardInterrupt:
+        print("interrupted: stopping the cluster", flush=True)
+        code = 130
+    finally:
+        cluster.stop()
+    return code
