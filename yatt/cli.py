@@ -14,6 +14,7 @@ from yatt.commands.placement import app as placement_app
 from yatt.commands.serve import serve
 from yatt.commands.status import status
 from yatt.commands.train import train
+from yatt.commands.up import demo, up
 from yatt.commands.worker import worker
 from yatt.errors import ConfigError
 
@@ -24,6 +25,8 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
+app.command()(demo)
+app.command()(up)
 app.command()(serve)
 app.command()(train)
 app.command()(status)
