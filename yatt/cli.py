@@ -9,9 +9,11 @@ import typer
 from yatt.commands.certs import certs
 from yatt.commands.controller import controller
 from yatt.commands.init_model import init_model
+from yatt.commands.make_task import make_task
 from yatt.commands.ping import ping
 from yatt.commands.placement import app as placement_app
 from yatt.commands.serve import serve
+from yatt.commands.sft import sft
 from yatt.commands.status import status
 from yatt.commands.train import train
 from yatt.commands.up import demo, up
@@ -36,6 +38,8 @@ app.command()(certs)
 app.command()(worker)
 app.add_typer(placement_app, name="placement")
 app.command(name="init-model")(init_model)
+app.command(name="make-task")(make_task)
+app.command()(sft)
 
 
 @app.command()
