@@ -70,6 +70,7 @@ class JobProgress:
     reward_by_shard: list[float] = field(default_factory=list)
     trainer: dict[str, Any] = field(default_factory=dict)
     controllers: int = 0
+    roles: dict[str, int] = field(default_factory=dict)
 
     @property
     def finished(self) -> bool:
@@ -83,8 +84,12 @@ async def read_progress(client: aetcd.Client, job: str) -> JobProgress:
     decoded = [decode_shard(kv.value) for kv in shards]
     done = [s for s in decoded if not s.pending]
     done.sort(key=lambda s: s.stats.get("finished_at", 0.0))
+    members = await client.get_prefix(keys.members_prefix(job).encode())
+    roles: dict[str, int] = {}
+    for kv in members:
+        role = kv.key.decode()[len(keys.members_prefix(job)) :].split("/", 1)[0]
+        roles[role] = roles.get(role, 0) + 1
     trainers = await registered(client, job, "trainer")
-    controllers = await registered(client, job, "controller")
     return JobProgress(
         state=state.get("state", "running"),
         reason=state.get("reason", ""),
@@ -94,5 +99,6 @@ async def read_progress(client: aetcd.Client, job: str) -> JobProgress:
         samples=sum(int(s.stats.get("samples", 0)) for s in done),
         reward_by_shard=[s.stats["reward_mean"] for s in done if "reward_mean" in s.stats],
         trainer=next(iter(trainers.values()), {}),
-        controllers=len(controllers),
+        controllers=roles.get("controller", 0),
+        roles={r: n for r, n in sorted(roles.items()) if r not in ("controller", "trainer")},
     )

@@ -31,9 +31,10 @@ class TaskSetup(ConfigModel):
 class SFTSetup(ConfigModel):
     """The short supervised warm start run before RL (skipped when the model already exists)."""
 
-    steps: int = Field(300, gt=0, description="Optimizer steps.")
+    steps: int = Field(100, gt=0, description="Optimizer steps.")
     batch_size: int = Field(32, gt=0, description="Rows per step.")
     lr: float = Field(3e-3, gt=0, description="Peak learning rate.")
+    max_len: int = Field(16, gt=1, description="Prompt+completion tokens per row at most.")
 
 
 class ModelSetup(ConfigModel):

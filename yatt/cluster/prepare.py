@@ -42,7 +42,8 @@ def prepare_model(cfg: UpConfig, train_data: Path | None) -> Path:
     run_sft(
         SFTConfig(
             model=str(base), data=str(train_data), out=str(path),
-            steps=sft.steps, batch_size=sft.batch_size, lr=sft.lr, overwrite=True,
+            steps=sft.steps, batch_size=sft.batch_size, lr=sft.lr, max_len=sft.max_len,
+            overwrite=True,
         )
     )  # fmt: skip
     return path

@@ -27,6 +27,8 @@ def _line(progress: JobProgress) -> str:
     if kl is not None:
         parts.append(f"kl {kl:.4f}")
     parts.append(f"{progress.controllers} controllers")
+    if progress.roles:
+        parts.append("slots " + " ".join(f"{r}:{n}" for r, n in progress.roles.items()))
     return "  ".join(parts)
 
 
@@ -39,7 +41,7 @@ async def follow(client: aetcd.Client, job: str, poll_s: float = 1.0) -> int:
     start = time.monotonic()
     columns = (
         TextColumn("[bold]{task.fields[job]}"),
-        BarColumn(),
+        BarColumn(bar_width=24),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
         TextColumn("{task.fields[line]}"),
