@@ -8,7 +8,6 @@ epoch exactly once.
 from __future__ import annotations
 
 import asyncio
-import os
 import time
 from pathlib import Path
 
@@ -21,15 +20,10 @@ from yatt.config import load_config
 from yatt.config.common import EtcdConfig
 from yatt.controller.config import JobConfig
 from yatt.coordination.client import connect
-from yatt.jobs import read_progress, submit
+from yatt.jobs import read_progress, registered, submit
+from yatt.testing.jobs import TRAINER_ENV, trainer_status, wait_done
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
-
-REPO = Path(__file__).resolve().parents[2]
-TRAINER_ENV = {
-    "DS_ACCELERATOR": "cpu",
-    "TORCH_EXTENSIONS_DIR": os.environ.get("TORCH_EXTENSIONS_DIR", str(REPO / ".torch_extensions")),
-}
 
 
 def start_services(cluster: LocalCluster, model: Path, out: Path, *, global_batch: int) -> None:
@@ -39,7 +33,12 @@ def start_services(cluster: LocalCluster, model: Path, out: Path, *, global_batc
         "deepspeed": {"zero_stage": 1, "micro_batch": 8, "global_batch_samples": global_batch, "lr": 1e-4},
         "max_staleness": 1, "checkpoint_every": 2, "push_weights": True,
     }, wait=False, env=TRAINER_ENV)  # fmt: skip
-    cluster.serve("rollout", "rollout-0", {"model": {"path": str(model)}}, wait=False)
+    # The sim engine (sleeps up to ~2 s per Generate, random tokens) keeps the job running long
+    # enough for a controller started mid-job to register and join, even on a loaded machine.
+    cluster.serve("rollout", "rollout-0", {
+        "model": {"path": str(model)}, "engine": "sim", "engine_concurrency": 4,
+        "engine_options": {"step_s": 0.3, "row_step_s": 0.0, "prefill_s_per_token": 0.0},
+    }, wait=False)  # fmt: skip
     cluster.serve("reference", "reference-0", {"model": {"path": str(model)}}, wait=False)
     cluster.serve("reward", "reward-0", {"functions": [{"name": "exact_answer"}]}, wait=False)
     for name in ("trainer", "rollout-0", "reference-0", "reward-0"):
@@ -59,31 +58,7 @@ def job_config(cluster: LocalCluster, data: Path, **sets: object) -> JobConfig:
 async def shard_owner(client, job: str) -> dict[str, str]:  # type: ignore[no-untyped-def]
     found = await client.get_prefix(keys.claims_prefix(job).encode())
     prefix = keys.claims_prefix(job)
-    return {kv.key.decode()[len(prefix):]: unpack_map(kv.value)["owner"] for kv in found}
-
-
-async def trainer_ledger(cluster: LocalCluster) -> dict[str, object]:
-    """The trainer's ledger as its Status RPC reports it."""
-    from yatt.codec.meta import unpack
-    from yatt.protos import trainer_pb2, trainer_pb2_grpc
-    from yatt.rpc.channel import make_channel
-
-    async with make_channel(cluster.endpoints["trainer"]) as channel:
-        status = await trainer_pb2_grpc.TrainerServiceStub(channel).Status(
-            trainer_pb2.TrainerStatusRequest(), timeout=30
-        )
-    return {"applied_shards": status.applied_shards, "metrics": unpack(status.last_metrics)}
-
-
-async def wait_done(client, job: str, timeout: float) -> None:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        progress = await read_progress(client, job)
-        if progress.finished:
-            assert progress.state == "done", progress.reason
-            return
-        await asyncio.sleep(0.5)
-    raise AssertionError(f"job not done in {timeout}s: {await read_progress(client, job)}")
+    return {kv.key.decode()[len(prefix) :]: unpack_map(kv.value)["owner"] for kv in found}
 
 
 async def test_killed_controller_loses_nothing_and_new_controller_joins(
@@ -107,6 +82,10 @@ async def test_killed_controller_loses_nothing_and_new_controller_joins(
         victim.kill()
         # A third controller joins mid-job with no configuration change.
         cluster.controller("ctl-c")
+        while "ctl-c" not in await registered(client, job.job, "controller"):
+            assert (await read_progress(client, job.job)).state == "running"
+            await asyncio.sleep(0.2)
+        assert (await read_progress(client, job.job)).shards_done < 20  # it joined mid-job
         await wait_done(client, job.job, timeout=400)
 
         progress = await read_progress(client, job.job)
@@ -117,11 +96,13 @@ async def test_killed_controller_loses_nothing_and_new_controller_joins(
             stats = unpack_map(kv.value)["stats"]
             by_controller[stats["controller"]] = by_controller.get(stats["controller"], 0) + 1
         assert by_controller.get("ctl-c", 0) >= 1, by_controller  # the late joiner did work
-        orphan_stats = unpack_map((await client.get(keys.shard(job.job, *map(int, orphan.split("/"))).encode())).value)["stats"]
+        orphan_stats = unpack_map(
+            (await client.get(keys.shard(job.job, *map(int, orphan.split("/"))).encode())).value
+        )["stats"]
         assert orphan_stats["controller"] != "ctl-a"  # re-claimed after the lease expired
         # Every shard of every epoch is in the trainer's ledger exactly once: 12 distinct ids,
         # and the ledger refuses each of them again (see the trainer tests for ALREADY_EXISTS).
-        ledger = await trainer_ledger(cluster)
+        ledger = await trainer_status(cluster)
         assert ledger["applied_shards"] == 20, ledger
     finally:
         await client.close()
