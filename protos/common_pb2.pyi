@@ -121,6 +121,83 @@ class WeightChunk(_message.Message):
 Global___WeightChunk: _TypeAlias = WeightChunk  # noqa: Y015
 
 @_typing.final
+class WeightEntry(_message.Message):
+    """One tensor of a WeightManifest: where its bytes lie in the version's segment."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    DTYPE_FIELD_NUMBER: _builtins.int
+    SHAPE_FIELD_NUMBER: _builtins.int
+    OFFSET_FIELD_NUMBER: _builtins.int
+    NBYTES_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    dtype: _builtins.str
+    offset: _builtins.int
+    """byte offset inside the segment (64-byte aligned)"""
+    nbytes: _builtins.int
+    """numel(shape) * itemsize(dtype)"""
+    @_builtins.property
+    def shape(self) -> _containers.RepeatedScalarFieldContainer[_builtins.int]: ...
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        dtype: _builtins.str = ...,
+        shape: _abc.Iterable[_builtins.int] | None = ...,
+        offset: _builtins.int = ...,
+        nbytes: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["dtype", b"dtype", "name", b"name", "nbytes", b"nbytes", "offset", b"offset", "shape", b"shape"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___WeightEntry: _TypeAlias = WeightEntry  # noqa: Y015
+
+@_typing.final
+class WeightManifest(_message.Message):
+    """A whole weight version carried outside the RPC (shared memory, NCCL):
+    transport names the carrier, handle where to find it (a /dev/shm segment
+    name, an NCCL rendezvous address), checksum "<algo>:<hex>" over the segment.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    VERSION_FIELD_NUMBER: _builtins.int
+    TRANSPORT_FIELD_NUMBER: _builtins.int
+    HANDLE_FIELD_NUMBER: _builtins.int
+    TOTAL_BYTES_FIELD_NUMBER: _builtins.int
+    CHECKSUM_FIELD_NUMBER: _builtins.int
+    ENTRIES_FIELD_NUMBER: _builtins.int
+    version: _builtins.int
+    transport: _builtins.str
+    """"shm" | "nccl" """
+    handle: _builtins.str
+    total_bytes: _builtins.int
+    checksum: _builtins.str
+    @_builtins.property
+    def entries(self) -> _containers.RepeatedCompositeFieldContainer[Global___WeightEntry]: ...
+    def __init__(
+        self,
+        *,
+        version: _builtins.int = ...,
+        transport: _builtins.str = ...,
+        handle: _builtins.str = ...,
+        total_bytes: _builtins.int = ...,
+        checksum: _builtins.str = ...,
+        entries: _abc.Iterable[Global___WeightEntry] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["checksum", b"checksum", "entries", b"entries", "handle", b"handle", "total_bytes", b"total_bytes", "transport", b"transport", "version", b"version"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___WeightManifest: _TypeAlias = WeightManifest  # noqa: Y015
+
+@_typing.final
 class Prompt(_message.Message):
     """A prompt as sent to rollout. Either text or token_ids (or both) is set.
     payload is opaque bytes (e.g. image features) that travels with the sample.

@@ -45,6 +45,11 @@ class RolloutServiceStub:
                 request_serializer=yatt_dot_protos_dot_common__pb2.WeightChunk.SerializeToString,
                 response_deserializer=yatt_dot_protos_dot_rollout__pb2.LoadWeightsReply.FromString,
                 _registered_method=True)
+        self.LoadWeightsFromManifest = channel.unary_unary(
+                '/yatt.v1.RolloutService/LoadWeightsFromManifest',
+                request_serializer=yatt_dot_protos_dot_common__pb2.WeightManifest.SerializeToString,
+                response_deserializer=yatt_dot_protos_dot_rollout__pb2.LoadWeightsReply.FromString,
+                _registered_method=True)
         self.Info = channel.unary_unary(
                 '/yatt.v1.RolloutService/Info',
                 request_serializer=yatt_dot_protos_dot_rollout__pb2.InfoRequest.SerializeToString,
@@ -69,6 +74,14 @@ class RolloutServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def LoadWeightsFromManifest(self, request, context):
+        """Loads a version whose bytes travel outside the RPC (same-host shared memory, NCCL);
+        INVALID_ARGUMENT if the bytes do not match the manifest, FAILED_PRECONDITION if old.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def Info(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
@@ -86,6 +99,11 @@ def add_RolloutServiceServicer_to_server(servicer, server):
             'LoadWeights': grpc.stream_unary_rpc_method_handler(
                     servicer.LoadWeights,
                     request_deserializer=yatt_dot_protos_dot_common__pb2.WeightChunk.FromString,
+                    response_serializer=yatt_dot_protos_dot_rollout__pb2.LoadWeightsReply.SerializeToString,
+            ),
+            'LoadWeightsFromManifest': grpc.unary_unary_rpc_method_handler(
+                    servicer.LoadWeightsFromManifest,
+                    request_deserializer=yatt_dot_protos_dot_common__pb2.WeightManifest.FromString,
                     response_serializer=yatt_dot_protos_dot_rollout__pb2.LoadWeightsReply.SerializeToString,
             ),
             'Info': grpc.unary_unary_rpc_method_handler(
@@ -147,6 +165,33 @@ class RolloutService:
             target,
             '/yatt.v1.RolloutService/LoadWeights',
             yatt_dot_protos_dot_common__pb2.WeightChunk.SerializeToString,
+            yatt_dot_protos_dot_rollout__pb2.LoadWeightsReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def LoadWeightsFromManifest(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/yatt.v1.RolloutService/LoadWeightsFromManifest',
+            yatt_dot_protos_dot_common__pb2.WeightManifest.SerializeToString,
             yatt_dot_protos_dot_rollout__pb2.LoadWeightsReply.FromString,
             options,
             channel_credentials,

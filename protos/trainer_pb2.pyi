@@ -206,12 +206,17 @@ class TrainerStatus(_message.Message):
     PENDING_SAMPLES_FIELD_NUMBER: _builtins.int
     APPLIED_SHARDS_FIELD_NUMBER: _builtins.int
     LAST_METRICS_FIELD_NUMBER: _builtins.int
+    LEDGER_FIELD_NUMBER: _builtins.int
     step: _builtins.int
     weight_version: _builtins.int
     pending_samples: _builtins.int
     applied_shards: _builtins.int
     last_metrics: _builtins.bytes
     """msgpack map of the last step's metrics"""
+    ledger: _builtins.bytes
+    """msgpack map: applied (shard id -> step), pending (shard ids in push order), epoch,
+    samples_trained (samples in every step so far; a shard applied twice would show here)
+    """
     def __init__(
         self,
         *,
@@ -220,10 +225,11 @@ class TrainerStatus(_message.Message):
         pending_samples: _builtins.int = ...,
         applied_shards: _builtins.int = ...,
         last_metrics: _builtins.bytes = ...,
+        ledger: _builtins.bytes = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["applied_shards", b"applied_shards", "last_metrics", b"last_metrics", "pending_samples", b"pending_samples", "step", b"step", "weight_version", b"weight_version"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["applied_shards", b"applied_shards", "last_metrics", b"last_metrics", "ledger", b"ledger", "pending_samples", b"pending_samples", "step", b"step", "weight_version", b"weight_version"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -3,16 +3,23 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator, Mapping
+from typing import TYPE_CHECKING
 
 import torch
 
-from yatt.codec.tensor import TensorAssembler, iter_tensor_chunks
+from yatt.codec.tensor import TensorAssembler, iter_tensor_chunks, parse_dtype
 from yatt.defaults import CHUNK_BYTES
 from yatt.errors import InvalidArgument
 from yatt.protos import common_pb2, rollout_pb2
 
+# Manifest converters live with the transports (shared by trainer and rollout); re-exported.
+from yatt.transport.manifest import manifest_from_proto, manifest_to_proto  # noqa: F401
+
 from .core import Completion, GenerateRequest, LoadResult, PromptRequest, RolloutInfo
 from .engines.base import SamplingParams
+
+if TYPE_CHECKING:  # transformers-heavy; clients of this module do not need it
+    from yatt.models.weights import WeightSpec
 
 
 def params_from_proto(msg: rollout_pb2.SamplingParams) -> SamplingParams:
@@ -104,12 +111,22 @@ def load_result_to_proto(r: LoadResult) -> rollout_pb2.LoadWeightsReply:
 
 
 async def weights_from_chunks(
-    chunks: AsyncIterator[common_pb2.WeightChunk],
+    chunks: AsyncIterator[common_pb2.WeightChunk], spec: WeightSpec | None = None
 ) -> AsyncIterator[tuple[int, int, str, torch.Tensor]]:
-    """(version, tensor_count, name, tensor) for each tensor once all its chunks are in."""
+    """(version, tensor_count, name, tensor) for each tensor once all its chunks are in.
+
+    With spec, a tensor's first chunk is checked against the model before the assembler
+    allocates its declared size, so a bogus header cannot make the server allocate memory.
+    """
     assembler = TensorAssembler()
+    checked: set[str] = set()
     async for chunk in chunks:
-        done = assembler.feed(chunk.tensor)
+        piece = chunk.tensor
+        if spec is not None and piece.name not in checked:
+            dtype = parse_dtype(piece.dtype, what=f"tensor {piece.name!r}")
+            spec.check_one(piece.name, tuple(piece.shape), dtype)
+            checked.add(piece.name)
+        done = assembler.feed(piece)
         if done is not None:
             yield chunk.version, chunk.tensor_count, done[0], done[1]
     if assembler.incomplete():

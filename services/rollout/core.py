@@ -29,6 +29,9 @@ from yatt.services.rollout.engines.base import (
 )
 from yatt.services.rollout.stops import trim_at_stop
 from yatt.services.rollout.versioning import VersionLock
+from yatt.transport.base import WeightReceiver
+from yatt.transport.manifest import WeightManifest
+from yatt.transport.registry import build_receiver
 
 
 @dataclass(frozen=True)
@@ -150,6 +153,7 @@ class RolloutCore:
         self.on_version = on_version
         self.version = 0
         self._lock = VersionLock()
+        self._receivers: dict[str, WeightReceiver] = {}
         self._executor = ThreadPoolExecutor(concurrency, thread_name_prefix="rollout-engine")
 
     def info(self) -> RolloutInfo:
@@ -276,6 +280,29 @@ class RolloutCore:
             await self.on_version(stage.version)
         return LoadResult(stage.version, stage.received, stage.nbytes)
 
+    async def load_from_manifest(self, manifest: WeightManifest) -> LoadResult:
+        """A version whose bytes came another way (shm, nccl): verified whole, then switched to.
+
+        The receiver's tensors (e.g. views of a shared segment) are released once the engine
+        has copied them, so the trainer may free the segment.
+        """
+        if manifest.version <= self.version:
+            raise FailedPrecondition(
+                f"weight version {manifest.version} is not newer than the served {self.version}"
+            )
+        receiver = self._receivers.get(manifest.transport)
+        if receiver is None:
+            receiver = self._receivers[manifest.transport] = build_receiver(manifest.transport)
+        tensors = await asyncio.to_thread(receiver.receive, manifest)
+        try:
+            stage = self.stage_weights()
+            for name, tensor in tensors.items():
+                stage.add(manifest.version, len(manifest.entries), name, tensor)
+            del tensors
+            return await self.commit_weights(stage)
+        finally:
+            receiver.release(manifest.version)
+
     def _switch(self, stage: WeightStage) -> None:
         with self._lock.write():
             if stage.version <= self.version:
@@ -290,6 +317,10 @@ class RolloutCore:
         self.engine.close()
 
 
+# Below this, temperature-scaled logits can overflow float32 (use 0 for greedy).
+MIN_TEMPERATURE = 1e-5
+
+
 def check_params(p: SamplingParams, vocab_size: int) -> None:
     """InvalidArgument for sampling settings no engine could honour."""
     if p.n < 1:
@@ -298,6 +329,11 @@ def check_params(p: SamplingParams, vocab_size: int) -> None:
         raise InvalidArgument(f"max_new_tokens must be >= 1, got {p.max_new_tokens}")
     if not math.isfinite(p.temperature) or p.temperature < 0:
         raise InvalidArgument(f"temperature must be finite and >= 0, got {p.temperature}")
+    if 0 < p.temperature < MIN_TEMPERATURE:
+        # logits / 1e-45 overflow to inf and sampling fails on NaN probabilities.
+        raise InvalidArgument(
+            f"temperature must be 0 (greedy) or >= {MIN_TEMPERATURE}, got {p.temperature}"
+        )
     if not 0 < p.top_p <= 1:
         raise InvalidArgument(f"top_p must be in (0, 1], got {p.top_p}")
     if p.top_k < 0:

@@ -31,9 +31,17 @@ class RolloutServicer(rollout_pb2_grpc.RolloutServiceServicer):
         context: grpc.aio.ServicerContext,
     ) -> rollout_pb2.LoadWeightsReply:
         stage = self.core.stage_weights()
-        async for version, count, name, tensor in convert.weights_from_chunks(request_iterator):
+        async for version, count, name, tensor in convert.weights_from_chunks(
+            request_iterator, self.core.spec
+        ):
             stage.add(version, count, name, tensor)
         return convert.load_result_to_proto(await self.core.commit_weights(stage))
+
+    async def LoadWeightsFromManifest(  # noqa: N802
+        self, request: common_pb2.WeightManifest, context: grpc.aio.ServicerContext
+    ) -> rollout_pb2.LoadWeightsReply:
+        result = await self.core.load_from_manifest(convert.manifest_from_proto(request))
+        return convert.load_result_to_proto(result)
 
     async def Info(  # noqa: N802
         self, request: rollout_pb2.InfoRequest, context: grpc.aio.ServicerContext

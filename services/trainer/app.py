@@ -22,6 +22,8 @@ from yatt.services.trainer.engine import prefer_cpu_accelerator
 
 log = logging.getLogger(__name__)
 
+DONE_POLL_S = 1.0
+
 ROLE = "trainer"
 SERVICE = "yatt.v1.TrainerService"
 # A shard's tensors are a few MB; this bound only stops a runaway stream from exhausting memory.
@@ -52,18 +54,46 @@ async def start_runner(cfg: TrainerConfig) -> Any:
     return runner
 
 
+async def flush_when_done(cfg: TrainerConfig, runner: Any, etcd_client: Any) -> None:
+    """Once the job is marked done no more shards come: step with what is pending (less than
+    a global batch), then checkpoint, so every acknowledged shard ends up applied."""
+    from yatt.codec.meta import unpack_map
+
+    key = keys.status(cfg.job).encode()
+    while True:
+        await asyncio.sleep(DONE_POLL_S)
+        if runner.state().pending_samples == 0:
+            continue
+        try:
+            kv = await etcd_client.get(key)
+        except Exception as exc:  # etcd down: try again next tick
+            log.debug("job status unreadable: %s", exc)
+            continue
+        if kv is None or unpack_map(kv.value, what="job status").get("state") != "done":
+            continue
+        result = await runner.flush()
+        every = cfg.checkpoint_every
+        if result.stepped and every and result.step % every != 0:
+            await runner.checkpoint("job done")
+
+
 async def run(cfg: TrainerConfig) -> None:
     """Serves until SIGTERM/SIGINT; the ranks are stopped on the way out."""
     import torch
 
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "0")) or torch.get_num_threads())
     await asyncio.to_thread(write_run_dir, cfg)
+    from yatt.transport.segments import sweep_dead
+
+    # Weight segments left by trainers that were SIGKILLed along with their reaper.
+    await asyncio.to_thread(sweep_dead)
     runner = await start_runner(cfg)
     from yatt.services.trainer.server import TrainerServicer
 
     etcd_client: Any = None
     directory: Any = None
     pusher: Any = None
+    flusher: asyncio.Task[None] | None = None
     try:
         runtime = ServiceRuntime(cfg.server, ROLE)
         servicer = TrainerServicer(
@@ -72,7 +102,7 @@ async def run(cfg: TrainerConfig) -> None:
         runtime.add(trainer_pb2_grpc.add_TrainerServiceServicer_to_server, servicer, SERVICE)
 
         async def on_ready(registration: Any) -> None:
-            nonlocal etcd_client, directory, pusher
+            nonlocal etcd_client, directory, pusher, flusher
             if cfg.registration.job is None:
                 return
             from yatt.coordination.client import connect
@@ -97,11 +127,13 @@ async def run(cfg: TrainerConfig) -> None:
 
             await publish_progress()
             runner.on_step(publish_progress)
+            flusher = asyncio.create_task(flush_when_done(cfg, runner, etcd_client))
             if cfg.push_weights:
                 directory = await RoleDirectory(etcd_client, cfg.job, "rollout").start()
                 pusher = RolloutPusher(
                     runner.publisher, directory, cfg.weight_chunk_bytes, cfg.push_timeout_s,
-                    cfg.server.max_message_bytes,
+                    cfg.server.max_message_bytes, transport=cfg.weight_transport, job=cfg.job,
+                    host=cfg.server.advertise_host or cfg.server.host,
                 )  # fmt: skip
                 runner.on_step(lambda _r: pusher.poke())
                 pusher.start()
@@ -109,12 +141,20 @@ async def run(cfg: TrainerConfig) -> None:
         def member_info() -> dict[str, Any]:
             s = runner.state()
             info: dict[str, Any] = {"step": s.step, "weight_version": s.weight_version}
+            # The headline numbers of the last step, for progress bars and `yatt status`.
+            shown = ("loss", "kl", "reward_mean", "entropy", "grad_norm", "tokens_per_s")
+            info["metrics"] = {k: s.last_metrics[k] for k in shown if k in s.last_metrics}
             if pusher is not None:
                 info["acked"] = dict(pusher.acked)
+                info["weight_transports"] = dict(pusher.transports)
             return info
 
         await serve(runtime, ROLE, cfg.etcd, cfg.registration, member_info, on_ready=on_ready)
     finally:
+        if flusher is not None:
+            flusher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await flusher
         if pusher is not None:
             await pusher.stop()
         if directory is not None:

@@ -8,9 +8,11 @@ that resume would pick.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import random
 import shutil
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,8 +23,14 @@ import torch
 from yatt.errors import ConfigError
 from yatt.services.trainer.journal import atomic_write_bytes, fsync_dir
 
+log = logging.getLogger(__name__)
+
 STATE_FILE = "trainer_state.json"
 LATEST = "latest"
+# TEST HOOK ONLY (tests/faults): seconds to sleep after a checkpoint's files are written and
+# synced but before it is renamed into place, so a test can SIGKILL the trainer mid-checkpoint.
+# Unset (the default) in any real run.
+PAUSE_ENV = "YATT_TEST_CHECKPOINT_PAUSE_S"
 
 
 def tag_for(step: int) -> str:
@@ -85,6 +93,12 @@ def commit(root: Path, tag: str, state: dict[str, Any], keep: int) -> Path:
     staged = staging_root(root) / tag
     (staged / STATE_FILE).write_text(json.dumps(state, indent=1, sort_keys=True))
     _fsync_tree(staged)
+    pause = float(os.environ.get(PAUSE_ENV) or 0)
+    if pause > 0:
+        log.warning(
+            "checkpoint %s staged, not committed; pausing %.1fs (%s)", tag, pause, PAUSE_ENV
+        )
+        time.sleep(pause)
     final = root / tag
     if final.exists():
         # The same step again (after a replay): the new copy replaces the old one.

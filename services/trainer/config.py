@@ -121,6 +121,12 @@ class TrainerConfig(ConfigModel):
         False, description="Push each new version to every registered rollout instance."
     )
     push_timeout_s: float = Field(120.0, gt=0, description="Deadline of one LoadWeights push.")
+    weight_transport: Literal["auto", "grpc", "shm", "nccl"] = Field(
+        "auto",
+        description="How pushed versions travel: grpc (chunk stream, any host), shm (one "
+        "/dev/shm segment per version, same host), nccl (GPU broadcast), or auto: per rollout "
+        "instance, shm when it reports this host's host_id, else grpc.",
+    )
     weight_chunk_bytes: int = Field(
         4 * 1024 * 1024, gt=0, description="Data bytes per WeightChunk message."
     )

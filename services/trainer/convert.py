@@ -88,6 +88,7 @@ def status_to_proto(s: TrainerState) -> trainer_pb2.TrainerStatus:
         pending_samples=s.pending_samples,
         applied_shards=s.applied_shards,
         last_metrics=pack(s.last_metrics),
+        ledger=pack(s.ledger),
     )
 
 
@@ -103,6 +104,9 @@ def weight_chunks(snapshot: WeightSnapshot, chunk_bytes: int) -> Iterator[common
     Same pieces as yatt.codec.tensor.iter_tensor_chunks, but filled in place: wrapping a
     finished TensorChunk would deep-copy its data once more (measured: ~2x slower).
     """
+    if chunk_bytes <= 0:
+        # A negative size slices nothing and would stream empty chunks forever.
+        raise InvalidArgument(f"chunk_bytes must be > 0 (0 = server default), got {chunk_bytes}")
     count = len(snapshot.tensors)
     for name, tensor in snapshot.tensors.items():
         data = tensor_bytes(tensor)

@@ -46,6 +46,8 @@ class TrainerState:
     epoch: int
     last_metrics: dict[str, Any] = field(default_factory=dict)
     checkpoint: str | None = None
+    # applied (shard id -> step), pending (ids), epoch, samples_trained: what Status reports.
+    ledger: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -79,6 +81,8 @@ class TrainerCore:
         self.pending: list[Experience] = []
         self.step = 0
         self.version = 0
+        # Samples in every step so far: equals the applied shards' sizes unless one was applied twice.
+        self.samples_trained = 0
         self.last_metrics: dict[str, Any] = {}
         self.last_checkpoint: str | None = None
         lm = group.worker.engines.lm
@@ -149,6 +153,7 @@ class TrainerCore:
         elapsed = time.perf_counter() - start
         self.step += 1
         self.version += 1
+        self.samples_trained += plan.total_samples
         applied = self.ledger.commit(self.step)
         self.pending = []
         metrics.update(
@@ -185,6 +190,16 @@ class TrainerCore:
         with open(Path(self.cfg.out_dir) / "metrics.jsonl", "a") as f:
             f.write(json.dumps(line) + "\n")
 
+    def flush(self) -> bool:
+        """Steps with the pending shards although the global batch is not full (the job is
+        done, so no more will come); False if nothing is pending or too little for one sample
+        per micro-batch on every rank (those stay pending, in the ledger's pending list)."""
+        if self.pending_samples < self.group.world_size * self.cfg.grad_accum:
+            return False
+        log.info("flushing %d pending samples (%d shards)", self.pending_samples, len(self.pending))
+        self._step()
+        return True
+
     # -- checkpoints -----------------------------------------------------------------------
 
     def checkpoint(self, label: str = "") -> CheckpointInfo:
@@ -196,6 +211,7 @@ class TrainerCore:
             "weight_version": self.version,
             "ledger": self.ledger.to_dict(),
             "journal_seq": self.journal.last_seq,
+            "samples_trained": self.samples_trained,
             "last_metrics": {k: v for k, v in self.last_metrics.items() if k != "rank_digests"},
             "world_size": self.group.world_size,
             "zero_stage": self.cfg.deepspeed.zero_stage,
@@ -223,6 +239,7 @@ class TrainerCore:
             self.group.run("load", (str(ref.root), ref.tag))
             self.step = int(state["step"])
             self.version = int(state["weight_version"])
+            self.samples_trained = int(state.get("samples_trained", 0))
             self.ledger = Ledger.from_dict(state["ledger"])
             self.ledger.pending = []  # rebuilt from the journal below, in order
             self.last_metrics = dict(state.get("last_metrics", {}))
@@ -255,4 +272,5 @@ class TrainerCore:
             epoch=self.ledger.epoch,
             last_metrics=dict(self.last_metrics),
             checkpoint=self.last_checkpoint,
+            ledger={**self.ledger.to_dict(), "samples_trained": self.samples_trained},
         )

@@ -43,7 +43,19 @@ class TrainerRunner:
         await self._call(self.core.restore)
 
     async def push(self, exp: Experience) -> PushResult:
-        result = await self._call(self.core.push, exp)
+        return await self._after(await self._call(self.core.push, exp))
+
+    async def flush(self) -> PushResult:
+        """Steps with whatever is pending (the job is done); stepped=False if nothing was."""
+
+        def flush() -> PushResult:
+            stepped = self.core.flush()
+            c = self.core
+            return PushResult(stepped, c.step, c.version, c.pending_samples)
+
+        return await self._after(await self._call(flush))
+
+    async def _after(self, result: PushResult) -> PushResult:
         if result.stepped:
             await self.publisher.notify()
             for callback in self._on_step:

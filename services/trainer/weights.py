@@ -1,7 +1,8 @@
 """WeightPublisher: consistent, versioned weight snapshots for GetWeights, and the push of every
-new version to the registered rollout instances (LoadWeights), recording what each acknowledged.
+new version to the registered rollout instances, recording what each acknowledged.
 
 Snapshots are taken on the engine thread between steps, so a snapshot is never half-updated.
+Each instance gets the transport the config (or `auto`: shm on the same host) picks for it.
 """
 
 from __future__ import annotations
@@ -15,10 +16,11 @@ from typing import Any
 
 import grpc
 
-from yatt.protos import rollout_pb2_grpc
-from yatt.rpc.channel import make_channel
-from yatt.services.trainer.convert import weight_chunks
+from yatt.errors import YattError
 from yatt.services.trainer.core import WeightSnapshot
+from yatt.transport.base import Delivery, WeightSender
+from yatt.transport.grpc import GrpcSender
+from yatt.transport.registry import build_sender, choose
 
 log = logging.getLogger(__name__)
 
@@ -57,8 +59,17 @@ class WeightPublisher:
             return cached
 
 
+# A manifest transport answering these will not work for that instance: use grpc from then on.
+NOT_FOR_THIS_PAIR = {grpc.StatusCode.UNIMPLEMENTED, grpc.StatusCode.INVALID_ARGUMENT}
+
+
 class RolloutPusher:
-    """Pushes each new version to every rollout instance in a RoleDirectory; acked[instance]."""
+    """Pushes each new version to every rollout instance in a RoleDirectory; acked[instance].
+
+    transport: auto | grpc | shm | nccl. With auto, an instance on this host (same host_id in
+    its member info) gets shm, others grpc; an shm failure that is about the pair (no such RPC,
+    segment not visible) moves that instance to grpc. transports[instance] is what last worked.
+    """
 
     def __init__(
         self,
@@ -67,13 +78,22 @@ class RolloutPusher:
         chunk_bytes: int,
         timeout_s: float,
         max_message_bytes: int,
+        transport: str = "auto",
+        job: str = "default",
+        host: str = "127.0.0.1",
     ) -> None:
         self.publisher = publisher
         self.directory = directory
         self.chunk_bytes = chunk_bytes
         self.timeout_s = timeout_s
         self.max_message_bytes = max_message_bytes
+        self.setting = transport
+        self.job = job
+        self.host = host
         self.acked: dict[str, int] = {}
+        self.transports: dict[str, str] = {}
+        self._grpc_only: set[str] = set()
+        self._senders: dict[str, WeightSender] = {}
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         directory.on_change(lambda _members: self._wake.set())
@@ -87,12 +107,23 @@ class RolloutPusher:
         self._wake.set()
 
     async def stop(self) -> None:
+        """Stops pushing and frees what the transports hold (shared-memory segments)."""
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+        for sender in self._senders.values():
+            await asyncio.to_thread(sender.close)
+        self._senders.clear()
 
-    def _behind(self, version: int) -> dict[str, str]:
+    def sender(self, name: str) -> WeightSender:
+        if name not in self._senders:
+            self._senders[name] = build_sender(
+                name, job=self.job, chunk_bytes=self.chunk_bytes, host=self.host
+            )
+        return self._senders[name]
+
+    def _behind(self, version: int) -> dict[str, dict[str, Any]]:
         out = {}
         for instance, info in self.directory.members().items():
             endpoint = info.get("endpoint")
@@ -100,8 +131,13 @@ class RolloutPusher:
             served = info.get("version", info.get("weight_version"))
             have = max(self.acked.get(instance, -1), -1 if served is None else int(served))
             if endpoint and have < version:
-                out[instance] = endpoint
+                out[instance] = info
         return out
+
+    def _transport_for(self, instance: str, info: dict[str, Any]) -> str:
+        if instance in self._grpc_only:
+            return "grpc"
+        return choose(self.setting, info)
 
     async def _run(self) -> None:
         while True:
@@ -112,7 +148,7 @@ class RolloutPusher:
                 targets = self._behind(snapshot.version)
                 if targets:
                     await asyncio.gather(
-                        *(self._push_one(i, e, snapshot) for i, e in targets.items())
+                        *(self._push_one(i, info, snapshot) for i, info in targets.items())
                     )
             except asyncio.CancelledError:
                 raise
@@ -121,22 +157,43 @@ class RolloutPusher:
                 await asyncio.sleep(1.0)
                 self._wake.set()
 
-    async def _push_one(self, instance: str, endpoint: str, snapshot: WeightSnapshot) -> None:
+    async def _push_one(
+        self, instance: str, info: dict[str, Any], snapshot: WeightSnapshot
+    ) -> None:
+        name = self._transport_for(instance, info)
         start = time.perf_counter()
         try:
-            reply = await push_weights(
-                endpoint, snapshot, self.chunk_bytes, self.timeout_s, self.max_message_bytes
-            )
+            sender = self.sender(name)
+            manifest = await asyncio.to_thread(sender.publish, snapshot.version, snapshot.tensors)
+            reply = await sender.send(
+                info["endpoint"], manifest, snapshot.tensors,
+                timeout_s=self.timeout_s, max_message_bytes=self.max_message_bytes,
+            )  # fmt: skip
         except grpc.aio.AioRpcError as exc:
             log.warning(
-                "push of version %d to %s failed: %s", snapshot.version, instance, exc.code()
-            )
+                "push of version %d to %s over %s failed: %s %s",
+                snapshot.version, instance, name, exc.code(), exc.details(),
+            )  # fmt: skip
+            if self._fall_back(instance, name, exc.code() in NOT_FOR_THIS_PAIR):
+                self._wake.set()
+            return
+        except (OSError, YattError) as exc:  # e.g. /dev/shm full, no CUDA
+            log.warning("%s transport unusable for %s: %s", name, instance, exc)
+            if self._fall_back(instance, name, True):
+                self._wake.set()
             return
         self.acked[instance] = int(reply.version)
+        self.transports[instance] = name
         log.info(
-            "rollout %s acknowledged version %d (%.1f MB in %.2fs)",
-            instance, reply.version, snapshot.nbytes / 1e6, time.perf_counter() - start,
+            "rollout %s acknowledged version %d over %s (%.1f MB in %.3fs)",
+            instance, reply.version, name, snapshot.nbytes / 1e6, time.perf_counter() - start,
         )  # fmt: skip
+
+    def _fall_back(self, instance: str, name: str, about_pair: bool) -> bool:
+        if self.setting == "auto" and name != "grpc" and about_pair:
+            self._grpc_only.add(instance)
+            return True
+        return False
 
 
 async def push_weights(
@@ -145,8 +202,11 @@ async def push_weights(
     chunk_bytes: int,
     timeout_s: float,
     max_message_bytes: int,
-) -> Any:
-    """One LoadWeights client stream; returns the rollout's LoadWeightsReply."""
-    async with make_channel(endpoint, max_message_bytes) as channel:
-        stub = rollout_pb2_grpc.RolloutServiceStub(channel)
-        return await stub.LoadWeights(weight_chunks(snapshot, chunk_bytes), timeout=timeout_s)
+) -> Delivery:
+    """One LoadWeights client stream (the grpc transport); returns the rollout's acknowledgement."""
+    sender = GrpcSender(chunk_bytes)
+    manifest = sender.publish(snapshot.version, snapshot.tensors)
+    return await sender.send(
+        endpoint, manifest, snapshot.tensors,
+        timeout_s=timeout_s, max_message_bytes=max_message_bytes,
+    )  # fmt: skip

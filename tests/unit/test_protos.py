@@ -12,7 +12,7 @@ pytestmark = pytest.mark.unit
 
 # A snapshot of the public RPC surface: changing it must be a deliberate edit here.
 RPC_SURFACE = {
-    "yatt.v1.RolloutService": ["Generate", "LoadWeights", "Info"],
+    "yatt.v1.RolloutService": ["Generate", "LoadWeights", "LoadWeightsFromManifest", "Info"],
     "yatt.v1.RewardService": ["Score"],
     "yatt.v1.ReferenceService": ["LogProbs"],
     "yatt.v1.TrainerService": ["PushExperience", "GetWeights", "Checkpoint", "Status"],

@@ -19,7 +19,7 @@ def unpack(data: bytes, *, what: str = "metadata", default: Any = None) -> Any:
         return default
     try:
         return msgpack.unpackb(data, raw=False, strict_map_key=False)
-    except (ValueError, msgpack.UnpackException) as exc:
+    except (ValueError, TypeError, msgpack.UnpackException) as exc:  # TypeError: a map as a key
         raise InvalidArgument(f"{what} is not valid msgpack: {exc}") from None
 
 

@@ -117,6 +117,7 @@ class _Partial:
     dtype_text: str
     shape: list[int]
     buffer: bytearray
+    want: int = 0
     filled: int = 0
 
 
@@ -152,7 +153,8 @@ class TensorAssembler:
             self.total_bytes += want
             if self._max_total is not None and self.total_bytes > self._max_total:
                 raise InvalidArgument(f"stream exceeds {self._max_total} bytes at {what}")
-            part = _Partial(dtype, chunk.dtype, list(chunk.shape), bytearray(want))
+            # Grown as data arrives: a header declaring a huge tensor costs nothing until sent.
+            part = _Partial(dtype, chunk.dtype, list(chunk.shape), bytearray(), want)
             self._partial[name] = part
         elif chunk.dtype != part.dtype_text or list(chunk.shape) != part.shape:
             raise InvalidArgument(f"{what}: chunks disagree on dtype or shape")
@@ -161,11 +163,11 @@ class TensorAssembler:
                 f"{what}: chunk at offset {chunk.offset}, expected {part.filled} (out of order?)"
             )
         end = part.filled + len(chunk.data)
-        if end > len(part.buffer):
-            raise InvalidArgument(f"{what}: chunks carry more than {len(part.buffer)} bytes")
-        part.buffer[part.filled : end] = chunk.data
+        if end > part.want:
+            raise InvalidArgument(f"{what}: chunks carry more than {part.want} bytes")
+        part.buffer += chunk.data
         part.filled = end
-        if part.filled < len(part.buffer):
+        if part.filled < part.want:
             return None
         del self._partial[name]
         self._done.add(name)

@@ -1,0 +1,72 @@
+"""The network transport: a version as a client stream of WeightChunks into LoadWeights.
+
+Works between any two hosts; the rollout reassembles and verifies each tensor (see its convert).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+
+import torch
+
+from yatt.codec.tensor import dtype_name, tensor_bytes
+from yatt.defaults import CHUNK_BYTES
+from yatt.protos import common_pb2, rollout_pb2_grpc
+from yatt.rpc.channel import make_channel
+from yatt.transport.base import Delivery, WeightSender
+from yatt.transport.manifest import WeightManifest, layout
+
+
+def weight_chunks(
+    version: int, tensors: Mapping[str, torch.Tensor], chunk_bytes: int = CHUNK_BYTES
+) -> Iterator[common_pb2.WeightChunk]:
+    """The WeightChunk stream of one version (tensors in order, each split in pieces).
+
+    Same pieces as yatt.codec.tensor.iter_tensor_chunks, but filled in place: wrapping a
+    finished TensorChunk would deep-copy its data once more (measured: ~2x slower).
+    """
+    count = len(tensors)
+    for name, tensor in tensors.items():
+        data = tensor_bytes(tensor)
+        total = len(data)
+        dtype = dtype_name(tensor.dtype)
+        offset = 0
+        while True:
+            msg = common_pb2.WeightChunk(version=version, tensor_count=count)
+            piece = msg.tensor
+            piece.name, piece.dtype, piece.offset, piece.total_bytes = name, dtype, offset, total
+            piece.shape.extend(tensor.shape)
+            piece.data = bytes(data[offset : offset + chunk_bytes])
+            yield msg
+            offset += len(piece.data)
+            if offset >= total:
+                break
+
+
+class GrpcSender(WeightSender):
+    """Nothing to publish: each send streams the tensors themselves."""
+
+    name = "grpc"
+
+    def __init__(self, chunk_bytes: int = CHUNK_BYTES) -> None:
+        self.chunk_bytes = chunk_bytes
+
+    def publish(self, version: int, tensors: Mapping[str, torch.Tensor]) -> WeightManifest:
+        entries, total = layout(tensors)
+        return WeightManifest(version, self.name, "", total, "", entries)
+
+    async def send(
+        self,
+        endpoint: str,
+        manifest: WeightManifest,
+        tensors: Mapping[str, torch.Tensor],
+        *,
+        timeout_s: float,
+        max_message_bytes: int,
+    ) -> Delivery:
+        async with make_channel(endpoint, max_message_bytes) as channel:
+            stub = rollout_pb2_grpc.RolloutServiceStub(channel)
+            reply = await stub.LoadWeights(
+                weight_chunks(manifest.version, tensors, self.chunk_bytes), timeout=timeout_s
+            )
+        return Delivery(reply.version, reply.tensors, reply.bytes)

@@ -1,0 +1,135 @@
+"""GPU transport: rank 0 of the trainer broadcasts each tensor to a rollout's GPU over NCCL.
+
+The manifest (names, dtypes, shapes) goes over gRPC with the rendezvous address as its handle;
+each rollout instance joins its own two-rank group once (TCPStore held by the trainer) and keeps it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import threading
+from collections.abc import Mapping
+from datetime import timedelta
+from typing import Any
+
+import torch
+
+from yatt.errors import FailedPrecondition, InvalidArgument
+from yatt.protos import rollout_pb2_grpc
+from yatt.rpc.channel import make_channel
+from yatt.transport.base import Delivery, WeightReceiver, WeightSender
+from yatt.transport.manifest import WeightManifest, check_entries, layout, manifest_to_proto
+
+TIMEOUT = timedelta(seconds=120)
+
+
+def _group(store: Any, key: str, rank: int) -> Any:
+    import torch.distributed as dist
+
+    if not torch.cuda.is_available() or not dist.is_nccl_available():
+        raise FailedPrecondition("the nccl weight transport needs CUDA and NCCL")
+    options = dist.ProcessGroupNCCL.Options()
+    options._timeout = TIMEOUT
+    return dist.ProcessGroupNCCL(dist.PrefixStore(key, store), rank, 2, options)
+
+
+class NcclSender(WeightSender):
+    """Trainer rank 0: hosts the rendezvous store; keeps the newest version on its GPU."""
+
+    name = "nccl"
+
+    def __init__(self, host: str, port: int = 0, device: str = "cuda") -> None:
+        import torch.distributed as dist
+
+        self.store = dist.TCPStore(host, port, is_master=True, wait_for_workers=False)
+        self.address = f"{host}:{self.store.port}"
+        self.device = torch.device(device)
+        self._groups: dict[str, Any] = {}
+        self._version = -1
+        self._tensors: dict[str, torch.Tensor] = {}
+        self._lock = threading.Lock()
+
+    def publish(self, version: int, tensors: Mapping[str, torch.Tensor]) -> WeightManifest:
+        entries, total = layout(tensors)
+        with self._lock:
+            if version != self._version:
+                self._tensors = {n: t.to(self.device).contiguous() for n, t in tensors.items()}
+                self._version = version
+        return WeightManifest(version, self.name, self.address, total, "", entries)
+
+    async def send(
+        self,
+        endpoint: str,
+        manifest: WeightManifest,
+        tensors: Mapping[str, torch.Tensor],
+        *,
+        timeout_s: float,
+        max_message_bytes: int,
+    ) -> Delivery:
+        key = f"yatt-weights/{endpoint}"
+        ours = dataclasses.replace(manifest, handle=f"{self.address}/{key}")
+        async with make_channel(endpoint, max_message_bytes) as channel:
+            stub = rollout_pb2_grpc.RolloutServiceStub(channel)
+            call = stub.LoadWeightsFromManifest(manifest_to_proto(ours), timeout=timeout_s)
+            bcast = asyncio.to_thread(self._broadcast, key, manifest.version)
+            reply, _ = await asyncio.gather(call, bcast)
+        return Delivery(reply.version, reply.tensors, reply.bytes)
+
+    def _broadcast(self, key: str, version: int) -> None:
+        with self._lock:
+            if version != self._version:
+                raise FailedPrecondition(f"version {version} is no longer on the GPU")
+            group = self._groups.get(key)
+            if group is None:
+                group = self._groups[key] = _group(self.store, key, 0)
+            try:
+                for t in self._tensors.values():
+                    group.broadcast([t], 0).wait()
+            except BaseException:
+                self._groups.pop(key, None)
+                raise
+
+    def close(self) -> None:
+        self._groups.clear()
+        self._tensors.clear()
+
+
+class NcclReceiver(WeightReceiver):
+    """Rollout GPU worker: joins the trainer's group named in the handle, receives every tensor."""
+
+    name = "nccl"
+
+    def __init__(self, device: str = "cuda") -> None:
+        self.device = torch.device(device)
+        self._groups: dict[str, Any] = {}
+        self._held: dict[int, dict[str, torch.Tensor]] = {}
+
+    def receive(self, manifest: WeightManifest) -> Mapping[str, torch.Tensor]:
+        import torch.distributed as dist
+
+        dtypes = check_entries(manifest)
+        address, _, key = manifest.handle.partition("/")
+        host, _, port = address.rpartition(":")
+        if not key or not host or not port.isdigit():
+            raise InvalidArgument(f"nccl handle {manifest.handle!r} is not HOST:PORT/KEY")
+        group = self._groups.get(manifest.handle)
+        if group is None:
+            store = dist.TCPStore(host, int(port), is_master=False, timeout=TIMEOUT)
+            group = self._groups[manifest.handle] = _group(store, key, 1)
+        out = {
+            e.name: torch.empty(e.shape, dtype=dtypes[e.name], device=self.device)
+            for e in manifest.entries
+        }
+        try:
+            for t in out.values():
+                group.broadcast([t], 0).wait()
+            torch.cuda.synchronize(self.device)
+        except BaseException:
+            self._groups.pop(manifest.handle, None)
+            raise
+        self._held[manifest.version] = out
+        return out
+
+    def release(self, version: int) -> None:
+        self._held.pop(version, None)
