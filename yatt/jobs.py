@@ -19,6 +19,10 @@ from yatt.controller.dataset import PromptDataset
 from yatt.controller.loop import job_state, set_job_state
 from yatt.coordination.claims import decode_shard, publish_shards
 from yatt.errors import ConfigError
+from yatt.placement.store import decode_assignment, slot_of
+
+# Members that are not model-serving roles (left out of JobProgress.roles).
+SUPPORT_ROLES = ("controller", "trainer", "worker", "placement")
 
 
 async def registered(client: aetcd.Client, job: str, role: str) -> dict[str, dict[str, Any]]:
@@ -71,6 +75,9 @@ class JobProgress:
     trainer: dict[str, Any] = field(default_factory=dict)
     controllers: int = 0
     roles: dict[str, int] = field(default_factory=dict)
+    # Placement on: slot -> assigned unit, and slot -> what its worker runs now (None: idle).
+    slots: dict[int, str] = field(default_factory=dict)
+    serving: dict[int, str | None] = field(default_factory=dict)
 
     @property
     def finished(self) -> bool:
@@ -86,9 +93,20 @@ async def read_progress(client: aetcd.Client, job: str) -> JobProgress:
     done.sort(key=lambda s: s.stats.get("finished_at", 0.0))
     members = await client.get_prefix(keys.members_prefix(job).encode())
     roles: dict[str, int] = {}
+    serving: dict[int, str | None] = {}
     for kv in members:
         role = kv.key.decode()[len(keys.members_prefix(job)) :].split("/", 1)[0]
         roles[role] = roles.get(role, 0) + 1
+        if role == "worker":
+            info = unpack_map(kv.value)
+            if isinstance(info.get("slot"), int):
+                serving[info["slot"]] = info.get("role") if info.get("state") == "serving" else None
+    assigned = await client.get_prefix(keys.assign_prefix(job).encode())
+    slots = {}
+    for kv in assigned:
+        slot, unit = slot_of(kv.key), decode_assignment(kv.value)
+        if slot is not None and unit is not None:
+            slots[slot] = unit
     trainers = await registered(client, job, "trainer")
     return JobProgress(
         state=state.get("state", "running"),
@@ -100,5 +118,7 @@ async def read_progress(client: aetcd.Client, job: str) -> JobProgress:
         reward_by_shard=[s.stats["reward_mean"] for s in done if "reward_mean" in s.stats],
         trainer=next(iter(trainers.values()), {}),
         controllers=roles.get("controller", 0),
-        roles={r: n for r, n in sorted(roles.items()) if r not in ("controller", "trainer")},
+        roles={r: n for r, n in sorted(roles.items()) if r not in SUPPORT_ROLES},
+        slots=dict(sorted(slots.items())),
+        serving=serving,
     )

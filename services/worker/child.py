@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ctypes
 import logging
 import os
 import re
@@ -20,17 +19,22 @@ from collections import deque
 log = logging.getLogger(__name__)
 
 SERVING = re.compile(r"yatt (\S+) serving on (\S+)")
-PR_SET_PDEATHSIG = 1
-try:
-    _prctl = ctypes.CDLL(None, use_errno=True).prctl if sys.platform == "linux" else None
-except (OSError, AttributeError):
-    _prctl = None
+# The child sets its parent-death signal itself, then execs the service (same PID). No Python
+# runs between fork and exec in the worker: a preexec_fn there (unsafe with threads) made
+# children die silently before exec while the worker's gRPC threads were busy.
+LAUNCHER = (
+    "import ctypes, os, signal, sys\n"
+    "ctypes.CDLL(None).prctl(1, signal.SIGTERM)\n"  # 1 = PR_SET_PDEATHSIG
+    "if os.getppid() != int(sys.argv[1]):\n"  # the worker died before prctl took effect
+    "    sys.exit(1)\n"
+    "os.execv(sys.argv[2], sys.argv[2:])\n"
+)
 
 
-def _die_with_parent() -> None:
-    # Runs in the forked child before exec: nothing here may import or allocate much.
-    if _prctl is not None:
-        _prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+def _launch_argv(argv: list[str]) -> list[str]:
+    if sys.platform != "linux":
+        return argv
+    return [sys.executable, "-c", LAUNCHER, str(os.getpid()), *argv]
 
 
 class ChildFailed(Exception):
@@ -71,13 +75,12 @@ class ChildService:
         loop = asyncio.get_running_loop()
         self._ready = loop.create_future()
         self.proc = await asyncio.create_subprocess_exec(
-            *self.argv,
+            *_launch_argv(self.argv),
             stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.STDOUT,
             env=self.env,
             start_new_session=True,
-            preexec_fn=_die_with_parent,
             limit=1 << 20,
         )
         self._reader = asyncio.create_task(self._read(), name=f"{self.role}-output")

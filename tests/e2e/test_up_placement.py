@@ -3,8 +3,8 @@ model), reward and reference; the reward's sim judge turns slow mid-job and plac
 slot from rollout to reward while the job runs to the end with every shard done.
 
 While it runs the test watches etcd: every placed role keeps a registered instance throughout.
-A rollout started mid-job (a slot moved back when the judge is off again) gets the trainer's
-current weights pushed to it.
+If a slot moves back to rollout, the rollout started there mid-job gets the trainer's current
+weights pushed to it.
 """
 
 from __future__ import annotations
@@ -30,17 +30,17 @@ pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.timeout(600)]
 
 REPO = Path(__file__).resolve().parents[2]
 ROLES = ("rollout", "reward", "reference")
-JUDGE_ON_S, JUDGE_OFF_S = 25.0, 60.0  # since the cluster started (the sim judge's clock)
+JUDGE_ON_S = 8.0  # seconds after the job was submitted (the sim judge's clock)
 
 
 def shortened(tmp_path: Path) -> Path:
     """The example with a fresh tiny model (no SFT), fewer prompts and an earlier judge."""
     cfg = yaml.safe_load((REPO / "examples" / "demo_placement.yaml").read_text())
     cfg["model"] = {"path": str(tmp_path / "model"), "preset": "tiny", "sft": None}
-    cfg["task"].update(train=480, test=8)
-    cfg["job"]["data"]["max_prompts"] = 480
+    cfg["task"].update(train=192, test=8)
+    cfg["job"]["data"]["max_prompts"] = 192
     [judge] = [f for f in cfg["reward"]["config"]["functions"] if f["name"] == "sim"]
-    judge["options"]["schedule"] = [[JUDGE_ON_S, 0.03], [JUDGE_OFF_S, 0.0]]
+    judge["options"]["schedule"] = [[JUDGE_ON_S, 0.08]]
     path = tmp_path / "up.yaml"
     path.write_text(yaml.safe_dump(cfg, sort_keys=False))
     return path

@@ -12,6 +12,7 @@ from pydantic import Field
 
 from yatt.config.loader import ConfigModel
 from yatt.controller.config import JobConfig
+from yatt.placement.config import EstimatorConfig, PolicyConfig, RoleLimits
 
 
 class TaskSetup(ConfigModel):
@@ -53,6 +54,30 @@ class ServiceGroup(ConfigModel):
     config: dict[str, Any] = Field(default_factory=dict, description="The service's own config.")
 
 
+class PlacementSetup(ConfigModel):
+    """Worker slots that host the placed roles, and the placement process that moves them."""
+
+    enabled: bool = Field(False, description="Host roles on placed worker slots, not fixed.")
+    slots: int = Field(3, ge=1, description="Worker processes (`yatt worker --slot i`).")
+    roles: dict[str, RoleLimits] = Field(
+        default_factory=lambda: {
+            "rollout": RoleLimits(initial=1),
+            "reward": RoleLimits(initial=1),
+            "reference": RoleLimits(initial=1, max=1),
+        },
+        description="Placed roles and their slot limits; roles not listed run as fixed services.",
+    )
+    policy: PolicyConfig = Field(default_factory=PolicyConfig, description="Moving policy.")
+    estimator: EstimatorConfig = Field(
+        default_factory=EstimatorConfig, description="Service-rate measurement."
+    )
+    tick_s: float = Field(1.0, gt=0, description="Seconds between policy evaluations.")
+    standby: bool = Field(False, description="Also start a standby placement process.")
+    worker: dict[str, Any] = Field(
+        default_factory=dict, description="Extra WorkerConfig keys (e.g. stop_timeout_s)."
+    )
+
+
 class UpConfig(ConfigModel):
     """A whole local run: model, task, services, controllers and the job."""
 
@@ -68,5 +93,8 @@ class UpConfig(ConfigModel):
     reference: ServiceGroup = Field(default_factory=ServiceGroup, description="Reference services.")
     trainer: dict[str, Any] = Field(default_factory=dict, description="Trainer service config.")
     controllers: int = Field(2, ge=1, description="Controller processes.")
+    placement: PlacementSetup = Field(
+        default_factory=PlacementSetup, description="Placed worker slots (off by default)."
+    )
     lease_ttl_s: int = Field(3, ge=1, description="etcd lease TTL of every process.")
     startup_timeout_s: float = Field(300.0, gt=0, description="Wait for each service this long.")

@@ -7,11 +7,17 @@ import asyncio
 import json
 import logging
 import shutil
+import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from yatt.cluster.config import UpConfig
 from yatt.cluster.local import LocalCluster
+from yatt.cluster.timeline import PlacementRecord, read_record
+from yatt.cluster.timeline import draw as draw_timeline
+
+if TYPE_CHECKING:
+    from yatt.jobs import JobProgress
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +56,9 @@ def write_tensorboard(rows: list[dict[str, Any]], out: Path) -> None:
     writer.close()
 
 
-def write_plots(rows: list[dict[str, Any]], moves: list[dict[str, Any]], out: Path) -> list[Path]:
+def write_plots(
+    rows: list[dict[str, Any]], placement: PlacementRecord | None, out: Path
+) -> list[Path]:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -69,16 +77,13 @@ def write_plots(rows: list[dict[str, Any]], moves: list[dict[str, Any]], out: Pa
     written.append(out / "training.png")
     fig.savefig(written[-1], dpi=90)
     plt.close(fig)
-    fig, ax = plt.subplots(figsize=(10, 3))
-    if moves:
-        for i, move in enumerate(moves):
-            ax.annotate(
-                f"slot {move['slot']}: {move['from_role']}→{move['to_role']}", (move["time"], i)
-            )
-        ax.scatter([m["time"] for m in moves], range(len(moves)))
+    n_slots = len(placement.final) if placement is not None else 0
+    fig, ax = plt.subplots(figsize=(10, max(2.5, 1.2 + 0.5 * n_slots)))
+    if placement is not None and placement.final:
+        draw_timeline(ax, placement)
     else:
-        ax.text(0.5, 0.5, "no placement moves in this run", ha="center", va="center")
-    ax.set(title="placement timeline", xlabel="time (s)")
+        ax.text(0.5, 0.5, "fixed roles: placement was off", ha="center", va="center")
+        ax.set(title="placement timeline", xlabel="seconds since the job started")
     fig.tight_layout()
     written.append(out / "placement.png")
     fig.savefig(written[-1], dpi=90)
@@ -104,15 +109,43 @@ async def export_final(cluster: LocalCluster, model: Path, out: Path) -> int:
     return snapshot.version
 
 
+async def read_job(
+    cluster: LocalCluster, cfg: UpConfig, started_at: float
+) -> tuple[JobProgress, PlacementRecord | None]:
+    """The job's final shard ledger and, with placement on, its slot history."""
+    from yatt.config.common import EtcdConfig
+    from yatt.coordination.client import connect
+    from yatt.jobs import read_progress
+
+    client = await connect(EtcdConfig(endpoint=cluster.etcd_endpoint))
+    try:
+        progress = await read_progress(client, cfg.job.job)
+    finally:
+        await client.close()
+    if not cfg.placement.enabled:
+        return progress, None
+    record = await read_record(cluster.etcd_endpoint, cfg.job.job, started_at, time.time())
+    return progress, record
+
+
 def write_report(
-    cluster: LocalCluster, cfg: UpConfig, run_dir: Path, model: Path, wall_s: float
+    cluster: LocalCluster,
+    cfg: UpConfig,
+    run_dir: Path,
+    model: Path,
+    wall_s: float,
+    started_at: float | None = None,
 ) -> dict[str, Any]:
+    """Writes the run directory's report; started_at: Unix time the job was submitted."""
+    progress, placement = asyncio.run(
+        read_job(cluster, cfg, started_at if started_at is not None else time.time() - wall_s)
+    )
     trainer_dir = run_dir / "trainer"
     rows = read_metrics(trainer_dir / "metrics.jsonl")
     if (trainer_dir / "metrics.jsonl").exists():
         shutil.copy(trainer_dir / "metrics.jsonl", run_dir / "metrics.jsonl")
     write_tensorboard(rows, run_dir / "tensorboard")
-    plots = write_plots(rows, [], run_dir)
+    plots = write_plots(rows, placement, run_dir)
     version = asyncio.run(export_final(cluster, model, run_dir / "final"))
     first, last = tenth_means([float(r.get("reward_mean", 0.0)) for r in rows])
     summary: dict[str, Any] = {
@@ -122,11 +155,14 @@ def write_report(
         "reward_first": round(first, 4),
         "reward_last": round(last, 4),
         "wall_s": round(wall_s, 1),
-        "moves": 0,
+        "moves": len(placement.moves) if placement is not None else 0,
+        "shards": {"done": progress.shards_done, "total": progress.shards_total},
         "weight_version": version,
         "final_model": str(run_dir / "final"),
         "plots": [str(p) for p in plots],
     }
+    if placement is not None:
+        summary["placement"] = placement.summary()
     test = run_dir / "task" / "test.jsonl"
     if test.exists():
         from yatt.tasks.evaluate import evaluate

@@ -18,7 +18,8 @@ if TYPE_CHECKING:
 
 
 def _line(progress: JobProgress) -> str:
-    """One line of what matters while a job runs: step, version, reward, KL, controllers."""
+    """One line of what matters while a job runs: step, version, reward, KL, controllers, and
+    the slot map (with placement: slot -> role; else role -> instances)."""
     trainer = progress.trainer
     recent = progress.reward_by_shard[-5:]
     parts = [f"step {trainer.get('step', 0)}", f"v{trainer.get('weight_version', 0)}"]
@@ -27,7 +28,15 @@ def _line(progress: JobProgress) -> str:
     if kl is not None:
         parts.append(f"kl {kl:.4f}")
     parts.append(f"{progress.controllers} controllers")
-    if progress.roles:
+    if progress.slots:  # placement: slot -> role, "*" while the slot's worker is switching
+        parts.append(
+            "slots "
+            + " ".join(
+                f"{s}:{u}{'' if progress.serving.get(s) == u else '*'}"
+                for s, u in progress.slots.items()
+            )
+        )
+    elif progress.roles:
         parts.append("slots " + " ".join(f"{r}:{n}" for r, n in progress.roles.items()))
     return "  ".join(parts)
 

@@ -8,21 +8,32 @@ have reward variance. Never a default: only a config naming `sim` selects it.
     seconds per Score call = base_s + per_sample_s(t) * samples
 
 per_sample_s(t) follows `schedule`: [[t0, s0], [t1, s1], ...] seconds since start, so a
-benchmark can make reward slow mid-job (a generative judge switched on).
+benchmark can make reward slow mid-job (a generative judge switched on). `start_at` pins that
+start to a wall-clock time shared by every reward process of a job, including ones placement
+starts mid-job: 0 means the job start named by $YATT_JOB_START (a Unix time, or a file holding
+one, which `yatt up` writes when it submits the job; until then the clock stands at 0).
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
+import os
 import time
 from collections.abc import Sequence
+from pathlib import Path
 
 from pydantic import Field
 
 from yatt.config.loader import ConfigModel
 
 from .base import RewardFunction, RewardResult, RewardSample
+
+# A job's start (Unix time, or a file holding it), exported by `yatt up` to every process.
+JOB_START_ENV = "YATT_JOB_START"
+
+log = logging.getLogger(__name__)
 
 
 class SimOptions(ConfigModel):
@@ -33,6 +44,12 @@ class SimOptions(ConfigModel):
         description="[[seconds since start, per_sample_s], ...]: per-sample time changes.",
     )
     p_correct: float = Field(0.5, ge=0, le=1, description="Probability a sample scores 1.")
+    start_at: float | None = Field(
+        None,
+        ge=0,
+        description="What `schedule` counts from: None = this process's start; a Unix time; "
+        f"0 = the job start named by ${JOB_START_ENV} (this process's start if unset).",
+    )
 
 
 class SimReward(RewardFunction):
@@ -40,11 +57,33 @@ class SimReward(RewardFunction):
     Options = SimOptions
 
     async def start(self) -> None:
-        self._started = time.monotonic()
+        opts: SimOptions = self.options
+        self._started: float | None = time.time()
+        self._start_file: Path | None = None
+        if opts.start_at:
+            self._started = opts.start_at
+        elif opts.start_at == 0:
+            value = os.environ.get(JOB_START_ENV, "")
+            try:
+                self._started = float(value)
+            except ValueError:
+                if value:
+                    self._start_file, self._started = Path(value), None
+                else:
+                    log.warning("sim: $%s is not set; schedule counts from now", JOB_START_ENV)
+
+    def elapsed(self) -> float:
+        """Seconds on the schedule's clock (wall clock, so processes of one job agree)."""
+        if self._started is None and self._start_file is not None:
+            try:
+                self._started = float(self._start_file.read_text())
+            except (OSError, ValueError):
+                return 0.0  # the job has not started yet
+        return time.time() - (self._started or 0.0)
 
     def per_sample_s(self) -> float:
         opts: SimOptions = self.options
-        now = time.monotonic() - self._started
+        now = self.elapsed()
         current = opts.per_sample_s
         for since, value in sorted(opts.schedule):
             if now >= since:
