@@ -16,7 +16,7 @@ from typing import Any
 import aetcd
 import yaml
 
-from yatt import keys
+from yatt import keys, metrics
 from yatt.codec.meta import pack, unpack_map
 from yatt.config import load_config
 from yatt.controller.config import ControllerConfig, JobConfig
@@ -24,9 +24,11 @@ from yatt.controller.dataset import PromptDataset
 from yatt.controller.pool import RolePool
 from yatt.controller.shard import Pools, ShardFailed, ShardRunner
 from yatt.coordination.claims import ShardClaims, decode_shard, epoch_progress
-from yatt.coordination.client import connect
+from yatt.coordination.client import ETCD_ERRORS, connect
 from yatt.coordination.lease import SessionLease
 from yatt.coordination.membership import Membership
+from yatt.errors import Unavailable
+from yatt.logs import set_log_context
 
 log = logging.getLogger(__name__)
 
@@ -56,9 +58,32 @@ class Controller:
         self.cfg = cfg
         self.name = cfg.instance or f"controller-{socket.gethostname()}-{os.getpid()}"
         self.done_here = 0
+        self.samples_here = 0
+        self._started = time.monotonic()
         self._in_flight: dict[asyncio.Task[Any], tuple[int, int]] = {}
+        set_log_context(job=cfg.job, role="controller", instance=self.name)
+        metrics.bind_gauge(metrics.SHARDS_IN_FLIGHT, (cfg.job,), self, lambda c: len(c._in_flight))
+
+    def _count(self, outcome: str, samples: int = 0) -> None:
+        metrics.SHARDS.labels(self.cfg.job, outcome).inc()
+        if samples:
+            self.samples_here += samples
+            metrics.SAMPLES.labels(self.cfg.job).inc(samples)
+            rate = self.samples_here / max(time.monotonic() - self._started, 1e-6)
+            metrics.SAMPLES_PER_S.labels(self.cfg.job).set(rate)
 
     async def run(self) -> None:
+        # The controller is configured by flags; its /metrics port comes from YATT_METRICS_PORT.
+        exporter = metrics.start_exporter(metrics.MetricsConfig.from_env())
+        if exporter is not None:
+            print(f"yatt controller metrics on {exporter.url}", flush=True)
+        try:
+            await self._run()
+        finally:
+            if exporter is not None:
+                exporter.stop()
+
+    async def _run(self) -> None:
         client = await connect(self.cfg.etcd)
         lease = SessionLease(client, self.cfg.etcd.lease_ttl_s)
         pools: Pools | None = None
@@ -128,37 +153,43 @@ class Controller:
         limit = self.cfg.shards_in_flight or job.controller.shards_in_flight
         epochs = job.data.epochs
         while True:
-            state = await job_state(client, job.job)
-            if state["state"] == "failed":
-                log.error("job %s failed elsewhere: %s", job.job, state.get("reason"))
-                return
-            while len(self._in_flight) < limit:
-                claimed = await self._claim(claims, epochs)
-                if claimed is None:
-                    break
-                task = asyncio.create_task(self._run_shard(client, claims, runner, *claimed))
-                self._in_flight[task] = claimed
-            if not self._in_flight:
-                if await self._all_done(client, epochs):
-                    log.info("%s: every shard is done", self.name)
-                    await set_job_state(client, job.job, "done")
-                    if self.cfg.exit_when_done:
-                        return
-                # Shards claimed by others may come back if their owner dies.
-                await asyncio.sleep(POLL_S)
-                continue
-            finished, _ = await asyncio.wait(
-                self._in_flight, timeout=POLL_S, return_when=asyncio.FIRST_COMPLETED
-            )
-            for task in finished:
-                self._in_flight.pop(task)
-                if isinstance(task.exception(), ShardFailed):
-                    await set_job_state(client, job.job, "failed", str(task.exception()))
-                    raise task.exception()  # type: ignore[misc]
-            if finished:
-                await member.update(
-                    lambda: pack({"in_flight": len(self._in_flight), "done": self.done_here})
+            # etcd down (or our lease lost with it): wait and go on; claims held meanwhile
+            # are fenced by mark_done's compare, pushes by the trainer's ledger.
+            try:
+                state = await job_state(client, job.job)
+                if state["state"] == "failed":
+                    log.error("job %s failed elsewhere: %s", job.job, state.get("reason"))
+                    return
+                while len(self._in_flight) < limit:
+                    claimed = await self._claim(claims, epochs)
+                    if claimed is None:
+                        break
+                    task = asyncio.create_task(self._run_shard(client, claims, runner, *claimed))
+                    self._in_flight[task] = claimed
+                if not self._in_flight:
+                    if await self._all_done(client, epochs):
+                        log.info("%s: every shard is done", self.name)
+                        await set_job_state(client, job.job, "done")
+                        if self.cfg.exit_when_done:
+                            return
+                    # Shards claimed by others may come back if their owner dies.
+                    await asyncio.sleep(POLL_S)
+                    continue
+                finished, _ = await asyncio.wait(
+                    self._in_flight, timeout=POLL_S, return_when=asyncio.FIRST_COMPLETED
                 )
+                for task in finished:
+                    self._in_flight.pop(task)
+                    if isinstance(task.exception(), ShardFailed):
+                        await set_job_state(client, job.job, "failed", str(task.exception()))
+                        raise task.exception()  # type: ignore[misc]
+                if finished:
+                    await member.update(
+                        lambda: pack({"in_flight": len(self._in_flight), "done": self.done_here})
+                    )
+            except (*ETCD_ERRORS, Unavailable) as exc:
+                log.warning("etcd unavailable (%s: %s); retrying", type(exc).__name__, exc)
+                await asyncio.sleep(POLL_S)
 
     async def _run_shard(
         self, client: aetcd.Client, claims: ShardClaims, runner: ShardRunner, epoch: int, idx: int
@@ -168,6 +199,7 @@ class Controller:
         try:
             outcome = await runner.run(epoch, idx, ref)
         except ShardFailed:
+            self._count("failed")
             await claims.release(epoch, idx)
             raise
         except asyncio.CancelledError:
@@ -177,10 +209,16 @@ class Controller:
             # Services unreachable for longer than the retry bound: give the shard back so
             # this or another controller takes it again later.
             log.warning("shard %d/%d: %s: %s; releasing it", epoch, idx, type(exc).__name__, exc)
+            self._count("released")
             await claims.release(epoch, idx)
             await asyncio.sleep(runner.settings.backoff_s)
             return
         stats = {**outcome.stats, "controller": self.name, "finished_at": time.time()}
         if await claims.mark_done(epoch, idx, stats):
             self.done_here += 1
+            self._count("done", int(outcome.stats.get("samples", 0)))
             log.info("shard %d/%d done: %s", epoch, idx, outcome.stats)
+        else:
+            # Our claim expired (paused, partitioned): the shard belongs to another controller
+            # now; whatever we pushed was deduplicated by the trainer's ledger.
+            log.warning("shard %d/%d: claim lost; not marked done", epoch, idx)

@@ -15,6 +15,7 @@ from typing import Any
 
 import grpc
 
+from yatt import metrics
 from yatt.controller import calls
 from yatt.controller.algo import useful_group_mask
 from yatt.controller.config import JobConfig
@@ -71,21 +72,27 @@ class ShardRunner:
         newest = max(m.get("weight_version", 0) for m in members.values())
         return max(0, newest - self.settings.max_staleness)
 
+    def _stage(self, stage: str) -> Any:
+        """Times one stage of a shard into yatt_controller_stage_seconds."""
+        return metrics.STAGE_LATENCY.labels(self.job.job, stage).time()
+
     async def _sample(self, rows: Sequence[PromptRow], seed: int) -> list[Sample]:
         min_version = await self._min_version()
 
         def fresh(info: Member) -> bool:
             return info.get("weight_version", 0) >= min_version
 
-        return await calls.generate(
-            self.pools.rollout, rows, self.job.sampling, seed, min_version, self.settings, fresh
-        )
+        with self._stage("generate"):
+            return await calls.generate(
+                self.pools.rollout, rows, self.job.sampling, seed, min_version, self.settings, fresh
+            )
 
     async def _score(self, samples: list[Sample]) -> None:
         routes = self.job.rewards
-        results = await asyncio.gather(
-            *(calls.score(self.pools.rewards[r.role], samples, self.settings) for r in routes)
-        )
+        with self._stage("score"):
+            results = await asyncio.gather(
+                *(calls.score(self.pools.rewards[r.role], samples, self.settings) for r in routes)
+            )
         for i, sample in enumerate(samples):
             sample.reward = 0.0
             sample.components = {}
@@ -149,9 +156,9 @@ class ShardRunner:
                     await asyncio.sleep(self.settings.backoff_s)
                     continue
                 raise ShardFailed(f"shard {shard_id}: {exc.code().name}: {exc.details()}") from None
-            if result is None:
-                return ShardOutcome({"samples": 0, "pushed": False})
             samples, stats, version, reply = result
+            if reply is None:  # dynamic sampling dropped every group: nothing to train on
+                return ShardOutcome({**stats, "samples": 0, "pushed": False})
             rewards = shaped_rewards(samples, self.job)
             return ShardOutcome(
                 {
@@ -172,14 +179,15 @@ class ShardRunner:
 
     async def _attempt(
         self, shard_id: str, epoch: int, rows: list[PromptRow], seed: int
-    ) -> tuple[list[Sample], dict[str, int], int, Any] | None:
-        """One pass: sample, score, reference, push. None if dynamic sampling dropped all."""
+    ) -> tuple[list[Sample], dict[str, int], int, Any]:
+        """One pass: sample, score, reference, push (no push if dynamic sampling dropped all)."""
         samples, stats = await self._sample_and_score(rows, seed)
         if not samples:
             log.info("shard %s: every group dropped by dynamic sampling", shard_id)
-            return None
+            return [], stats, -1, None
         if self.pools.reference is not None:
-            refs = await calls.reference_logprobs(self.pools.reference, samples, self.settings)
+            with self._stage("reference"):
+                refs = await calls.reference_logprobs(self.pools.reference, samples, self.settings)
             for sample, values in zip(samples, refs, strict=True):
                 sample.ref_logprobs = values
         tensors = await asyncio.to_thread(build_experience, samples, self.job)
@@ -192,5 +200,6 @@ class ShardRunner:
             "num_samples": len(samples),
             "metadata": {"controller_stats": stats},
         }
-        reply = await calls.push_experience(self.pools.trainer, header, tensors, self.settings)
+        with self._stage("push"):
+            reply = await calls.push_experience(self.pools.trainer, header, tensors, self.settings)
         return samples, stats, version, reply

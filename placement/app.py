@@ -12,6 +12,7 @@ import os
 import signal
 
 from yatt.coordination.client import connect
+from yatt.logs import set_log_context
 from yatt.protos import placement_pb2_grpc
 from yatt.rpc.app import serve
 from yatt.rpc.server import ServiceRuntime
@@ -39,6 +40,7 @@ async def run(cfg: PlacementConfig) -> None:
     cfg.check()
     client = await connect(cfg.etcd)
     node = PlacementNode(client, cfg)
+    set_log_context(job=cfg.job, instance=node.candidate_id)
     loop_task = asyncio.create_task(node.run(), name="placement-leader")
     loop_task.add_done_callback(_report_crash)
     try:

@@ -1,7 +1,7 @@
 """Turns the load counters services publish into per-role aggregates with a service rate.
 
 Services publish cumulative `served` counts and a per-window busy fraction; the rate one slot
-achieves while busy is Δserved / (Δt × busy), measured over a sliding window.
+achieves while busy is ΣΔserved / Σ(Δt × busy) over a role's instances in a sliding window.
 """
 
 from __future__ import annotations
@@ -27,17 +27,15 @@ class LoadEstimator:
     def rate(self, role: str) -> float | None:
         return self._rates.get(role)
 
-    def _instance_rate(self, samples: deque[InstanceLoad]) -> tuple[float, float] | None:
-        """(served per busy second, seconds spanned), or None if not measurable yet."""
+    def _instance_rate(self, samples: deque[InstanceLoad]) -> tuple[float, float, float] | None:
+        """(served, busy seconds, seconds spanned), or None if not measurable yet."""
         first, last = samples[0], samples[-1]
         span = last.time - first.time
         if span <= 0:
             return None
         busy = sum(s.busy_fraction for s in list(samples)[1:]) / (len(samples) - 1)
-        if busy < max(self.cfg.busy_floor, 1e-6):
-            return None
         done = max(0.0, last.served - first.served)
-        return done / (span * busy), span
+        return done, span * busy, span
 
     def observe(self, samples: Iterable[InstanceLoad]) -> dict[str, RoleLoad]:
         """Adds one reading of every live instance; instances absent from it are forgotten."""
@@ -75,11 +73,17 @@ class LoadEstimator:
         measured = [m for h in histories if len(h) >= 2 and (m := self._instance_rate(h))]
         if not measured:
             return
-        rates = [rate for rate, _ in measured]
-        rate = sum(rates) / len(rates)
+        # Pooled over instances (a ratio of sums): one slot finishes only a few long items per
+        # window, so its own rate is coarse; the role's total is not. The busy floor applies to
+        # the pool too (in slots): many slots each a little busy with fast items (a rule
+        # reward) still measure a sound rate.
+        busy_s = sum(busy for _, busy, _ in measured)
+        if busy_s < max(self.cfg.busy_floor, 1e-6) * max(span for _, _, span in measured):
+            return
+        rate = sum(done for done, _, _ in measured) / busy_s
         if rate <= 0:
             # Busy for a whole window with nothing finished: slower than one per window.
-            span = max(span for _, span in measured)
+            span = max(span for _, _, span in measured)
             old = self._rates.get(role)
             rate = min(old, 1.0 / span) if old else 1.0 / span
             self._rates[role] = rate

@@ -17,7 +17,7 @@ from typing import Any
 
 import aetcd
 
-from yatt import keys
+from yatt import keys, metrics
 from yatt.codec.meta import unpack_map
 from yatt.coordination.client import ETCD_ERRORS, backoff
 from yatt.coordination.election import LeaderElection
@@ -87,6 +87,7 @@ class PlacementNode:
         self._lock = asyncio.Lock()
         self.leading = asyncio.Event()
         self.ticks = 0  # policy evaluations made while leading
+        metrics.bind_gauge(metrics.PLACEMENT_LEADER, (self.job,), self, lambda n: n.is_leader)
 
     @property
     def is_leader(self) -> bool:
@@ -153,6 +154,7 @@ class PlacementNode:
                 self._seq += 1
                 self.last_move_at = move.time
                 applied.append(move)
+                metrics.PLACEMENT_MOVES.labels(self.job, move.from_role, move.to_role).inc()
                 log.info(
                     "move slot %d %s -> %s: %s",
                     move.slot,

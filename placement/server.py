@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from yatt.codec.meta import unpack_map
+from yatt.errors import InvalidArgument
 from yatt.protos import placement_pb2, placement_pb2_grpc
 
 from . import convert
@@ -46,5 +47,8 @@ class PlacementServicer(placement_pb2_grpc.PlacementServiceServicer):
         self, request: placement_pb2.SetPolicyRequest, context: Any
     ) -> placement_pb2.SetPolicyReply:
         params = unpack_map(request.params, what="policy params")
+        bad = [k for k in params if not isinstance(k, str)]
+        if bad:  # PolicyConfig would raise a pydantic error, which reads as INTERNAL
+            raise InvalidArgument(f"policy params: keys must be strings, got {bad[:3]!r}")
         name = self.node.set_policy(PolicyConfig(name=request.policy, params=params))
         return placement_pb2.SetPolicyReply(policy=name)

@@ -11,6 +11,7 @@ from yatt.config.loader import load_config
 from yatt.errors import ConfigError
 
 from .base import PlacementPolicy
+from .flow_balance import FlowBalancePolicy
 from .queue_balance import QueueBalancePolicy
 from .static import StaticPolicy
 
@@ -20,6 +21,7 @@ if TYPE_CHECKING:
 POLICIES: dict[str, type[PlacementPolicy]] = {
     StaticPolicy.name: StaticPolicy,
     QueueBalancePolicy.name: QueueBalancePolicy,
+    FlowBalancePolicy.name: FlowBalancePolicy,
 }
 
 

@@ -71,10 +71,13 @@ async def flush_when_done(cfg: TrainerConfig, runner: Any, etcd_client: Any) -> 
             continue
         if kv is None or unpack_map(kv.value, what="job status").get("state") != "done":
             continue
-        result = await runner.flush()
-        every = cfg.checkpoint_every
-        if result.stepped and every and result.step % every != 0:
-            await runner.checkpoint("job done")
+        try:
+            result = await runner.flush()
+            every = cfg.checkpoint_every
+            if result.stepped and every and result.step % every != 0:
+                await runner.checkpoint("job done")
+        except Exception:  # keep watching: a later tick (or a restart's replay) tries again
+            log.exception("flushing the last partial batch failed")
 
 
 async def run(cfg: TrainerConfig) -> None:

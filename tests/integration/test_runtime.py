@@ -11,10 +11,10 @@ import grpc
 import pytest
 import torch
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from yatt.protos import diagnostics_pb2, diagnostics_pb2_grpc
 
 from yatt.codec.tensor import tensor_to_proto
 from yatt.config.common import ServerConfig
+from yatt.protos import diagnostics_pb2, diagnostics_pb2_grpc
 from yatt.rpc.channel import make_channel
 from yatt.rpc.server import ServiceRuntime
 from yatt.testing.procs import ChildProcess, free_port

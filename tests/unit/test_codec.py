@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 import torch
-from yatt.protos import common_pb2
 
 from yatt.codec.meta import pack, unpack, unpack_map
 from yatt.codec.tensor import (
@@ -15,6 +14,7 @@ from yatt.codec.tensor import (
     tensor_to_proto,
 )
 from yatt.errors import InvalidArgument
+from yatt.protos import common_pb2
 
 pytestmark = pytest.mark.unit
 

@@ -6,6 +6,7 @@ import filecmp
 from pathlib import Path
 
 import pytest
+
 from yatt.protos import generate
 
 pytestmark = pytest.mark.unit

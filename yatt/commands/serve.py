@@ -21,10 +21,14 @@ def run_service(role: str, config: Path | None, overrides: list[str]) -> None:
     import uvloop
 
     from yatt.config import load_config
-    from yatt.logs import setup_logging
+    from yatt.logs import set_log_context, setup_logging
+    from yatt.rpc.app import instance_name
 
     setup_logging(role)
     cfg: Any = load_config(config_class(role), config, overrides)
+    # Every line from here on names the job and the instance it registers as.
+    job = cfg.registration.job or getattr(cfg, "job", None)
+    set_log_context(job=job, instance=instance_name(cfg.registration, role))
     app = importlib.import_module(f"yatt.services.{role}.app")
     uvloop.run(app.run(cfg))
 

@@ -5,11 +5,31 @@ Secrets are never values here: only file paths or environment-variable names.
 
 from __future__ import annotations
 
+import os
+
 from pydantic import Field
 
 from yatt.config.loader import ConfigModel
 from yatt.config.security import AuthConfig, TLSConfig
 from yatt.defaults import DEFAULT_ETCD, DEFAULT_HOST, MAX_MESSAGE_BYTES
+
+
+class MetricsConfig(ConfigModel):
+    """Where a process serves its Prometheus metrics (/metrics over plain HTTP; yatt.metrics)."""
+
+    port: int | None = Field(
+        None, ge=0, le=65535, description="HTTP port for /metrics; None = off, 0 = a free port."
+    )
+    host: str = Field(DEFAULT_HOST, description="Address the metrics endpoint binds.")
+
+    @classmethod
+    def from_env(cls) -> MetricsConfig:
+        """YATT_METRICS_PORT / YATT_METRICS_HOST, for processes configured by flags (controller)."""
+        port = os.environ.get("YATT_METRICS_PORT", "")
+        return cls(
+            port=int(port) if port else None,
+            host=os.environ.get("YATT_METRICS_HOST", DEFAULT_HOST),
+        )
 
 
 class ServerConfig(ConfigModel):
@@ -38,6 +58,10 @@ class ServerConfig(ConfigModel):
     auth: AuthConfig = Field(
         default_factory=AuthConfig,
         description="Bearer-token check on every RPC except health (off by default).",
+    )
+    metrics: MetricsConfig = Field(
+        default_factory=MetricsConfig,
+        description="Prometheus /metrics endpoint of this process (off unless port is set).",
     )
 
 

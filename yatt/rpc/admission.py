@@ -1,7 +1,7 @@
 """Bounded admission of RPCs: a fixed number execute, a bounded number wait, the rest are refused.
 
 The gate is also where a server's load is measured (queue depth, in-flight, busy
-fraction, tokens/s) for placement, and where draining waits for in-flight work.
+fraction, tokens/s) for placement and for Prometheus, and where draining waits for in-flight work.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
+from yatt import metrics
 from yatt.errors import ResourceExhausted, Unavailable
 
 
@@ -40,7 +41,8 @@ class LoadSnapshot:
 class AdmissionGate:
     """At most max_concurrency RPCs run and max_queue wait; beyond that RESOURCE_EXHAUSTED."""
 
-    def __init__(self, max_concurrency: int, max_queue: int) -> None:
+    def __init__(self, max_concurrency: int, max_queue: int, name: str | None = None) -> None:
+        self.name = name
         self.max_concurrency = max_concurrency
         self.max_queue = max_queue
         self._slots = asyncio.Semaphore(max_concurrency)
@@ -58,14 +60,25 @@ class AdmissionGate:
         self._tokens = 0
         self._window_start = time.monotonic()
         self._window_busy = 0.0
+        if name is not None:
+            # Scrapes read the live values; the gate itself stays free of metric bookkeeping.
+            metrics.bind_gauge(
+                metrics.QUEUE_DEPTH, (name,), self, lambda g: g.waiting + g.queued_items
+            )
+            metrics.bind_gauge(metrics.IN_FLIGHT, (name,), self, lambda g: g.in_flight)
+
+    def _refuse(self, reason: str) -> None:
+        self.refused += 1
+        if self.name is not None:
+            metrics.RPC_REFUSED.labels(self.name, reason).inc()
 
     @asynccontextmanager
     async def admit(self) -> AsyncIterator[None]:
         if self.draining:
-            self.refused += 1
+            self._refuse("draining")
             raise Unavailable("server is draining; retry on another instance")
         if self.waiting + self.in_flight >= self.max_concurrency + self.max_queue:
-            self.refused += 1
+            self._refuse("queue_full")
             raise ResourceExhausted(
                 f"queue full: {self.in_flight} running, {self.waiting} waiting "
                 f"(max_concurrency={self.max_concurrency}, max_queue={self.max_queue})"
@@ -115,6 +128,8 @@ class AdmissionGate:
 
     def record_tokens(self, n: int) -> None:
         self._tokens += n
+        if self.name is not None:
+            metrics.TOKENS.labels(self.name).inc(n)
 
     def _busy_seconds(self, now: float) -> float:
         running = now - self._busy_since if self._busy_since is not None else 0.0
@@ -134,4 +149,7 @@ class AdmissionGate:
             refused=self.refused,
         )
         self._window_start, self._window_busy, self._tokens = now, busy, 0
+        if self.name is not None:
+            metrics.TOKENS_PER_S.labels(self.name).set(snap.tokens_per_s)
+            metrics.BUSY_FRACTION.labels(self.name).set(snap.busy_fraction)
         return snap

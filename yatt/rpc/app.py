@@ -1,4 +1,5 @@
-"""Runs a service process: start the runtime, register in etcd, publish load, drain on SIGTERM.
+"""Runs a service process: start the runtime (and its /metrics endpoint), register in etcd,
+publish load, drain on SIGTERM.
 
 Every `yatt serve ROLE` ends up here, so start-up, registration and shutdown
 behave the same in every service.
@@ -13,7 +14,7 @@ import socket
 from collections.abc import Callable
 from typing import Any
 
-from yatt import keys
+from yatt import keys, metrics
 from yatt.codec.meta import pack
 from yatt.config.common import EtcdConfig, RegistrationConfig
 from yatt.rpc.server import ServiceRuntime, wait_for_signal
@@ -79,7 +80,10 @@ class Registration:
             lease=self._lease,
         )
         self._load = Membership(
-            self._client, keys.load(job, self.role, self.instance), self._load_value, lease=self._lease
+            self._client,
+            keys.load(job, self.role, self.instance),
+            self._load_value,
+            lease=self._lease,
         )
         await self._member.start()
         await self._load.start()
@@ -124,9 +128,15 @@ async def serve(
 ) -> None:
     """Serves until SIGTERM/SIGINT, then drains: deregister, finish in-flight, stop."""
     endpoint = await runtime.start()
+    exporter = metrics.start_exporter(runtime.cfg.metrics, runtime.cfg.advertise_host)
+    metrics.bind_member_info(runtime.name, member_info)
+    info = member_info
+    if exporter is not None:
+        print(f"yatt {role} metrics on {exporter.url}", flush=True)
+        info = lambda: {**member_info(), "metrics_endpoint": exporter.endpoint}  # noqa: E731
     registration = None
     if reg.job:
-        registration = Registration(runtime, role, etcd, reg, member_info)
+        registration = Registration(runtime, role, etcd, reg, info)
         await registration.start()
         runtime.on_drain(registration.stop)
     if on_ready is not None:
@@ -138,4 +148,6 @@ async def serve(
     sig = await wait_for_signal()
     log.info("%s: signal %d, draining", role, sig)
     await runtime.stop()
+    if exporter is not None:
+        exporter.stop()
     log.info("%s: stopped", role)

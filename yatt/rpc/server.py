@@ -43,7 +43,7 @@ class ServiceRuntime:
     def __init__(self, cfg: ServerConfig, name: str) -> None:
         self.cfg = cfg
         self.name = name
-        self.load = AdmissionGate(cfg.max_concurrency, cfg.max_queue)
+        self.load = AdmissionGate(cfg.max_concurrency, cfg.max_queue, name=name)
         self.health = HealthServicer()
         # Credentials are read now so a bad path fails before anything binds.
         self._credentials = server_credentials(cfg.tls) if cfg.tls.enabled else None
