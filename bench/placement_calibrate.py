@@ -56,7 +56,7 @@ def _configs(root: Path, model: Path) -> dict[str, Path]:
     out = {}
     for name, cfg in cfgs.items():
         out[name] = root / f"{name}.yaml"
-        out[name].write_text(yaml.safe_dump({**cfg, "server": ONE_DEVICE}))
+        out[name].write_text(yaml.safe_dump({**cfg, "server": ONE_DEVICE}))  # type: ignore[dict-item]
     return out
 
 

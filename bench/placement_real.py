@@ -14,6 +14,7 @@ import os
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
@@ -49,7 +50,8 @@ def write_configs(root: Path, model: Path, etcd: str, policy: str) -> tuple[Path
     rollout = {"model": {"path": str(model)}, "engine": "sim",
                "engine_options": {"step_s": STEP_S, "row_step_s": 0.0, "prefill_s_per_token": 0.0}}  # fmt: skip
     reward = {"functions": [{"name": "sim", "options": {"base_s": 0.0, "per_sample_s": JUDGE_S}}]}
-    for name, cfg in (("rollout", rollout), ("reward", reward)):
+    services: dict[str, dict[str, Any]] = {"rollout": rollout, "reward": reward}
+    for name, cfg in services.items():
         cfg["server"] = {"max_concurrency": 1, "grace_s": 10}  # one device: one at a time
         (root / f"{name}.yaml").write_text(yaml.safe_dump(cfg))
     worker = {"roles": {r: {"config": str(root / f"{r}.yaml")} for r in SPLIT},

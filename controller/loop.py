@@ -187,7 +187,7 @@ class Controller:
                     await member.update(
                         lambda: pack({"in_flight": len(self._in_flight), "done": self.done_here})
                     )
-            except (*ETCD_ERRORS, Unavailable) as exc:
+            except (*ETCD_ERRORS, Unavailable) as exc:  # type: ignore[misc]  # mypy: starred except
                 log.warning("etcd unavailable (%s: %s); retrying", type(exc).__name__, exc)
                 await asyncio.sleep(POLL_S)
 

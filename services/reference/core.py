@@ -8,6 +8,7 @@ import asyncio
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 
@@ -47,9 +48,10 @@ class ReferenceCore:
         self.device = torch.device(device)
         self.max_batch_tokens = max_batch_tokens
         self.max_sequences = max_sequences
-        self.vocab_size = int(model.config.vocab_size)
-        self.max_len = int(model.config.max_position_embeddings)
-        self.pad_id = int(model.config.pad_token_id or 0)
+        config: Any = model.config
+        self.vocab_size = int(config.vocab_size)
+        self.max_len = int(config.max_position_embeddings)
+        self.pad_id = int(config.pad_token_id or 0)
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="reference-model")
 
     @classmethod
@@ -57,7 +59,7 @@ class ReferenceCore:
         """Loads the model from cfg.model.path (slow: call it off the event loop)."""
         if cfg.threads:
             torch.set_num_threads(cfg.threads)
-        model = load_causal_lm(cfg.model.path, DTYPES[cfg.model.dtype]).to(cfg.device)
+        model = load_causal_lm(cfg.model.path, DTYPES[cfg.model.dtype]).to(cfg.device)  # type: ignore[arg-type]
         return cls(model, cfg.max_batch_tokens, cfg.max_sequences, cfg.device)
 
     def validate(self, seqs: Sequence[TokenSequence]) -> None:

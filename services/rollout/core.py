@@ -133,7 +133,7 @@ class RolloutCore:
     def __init__(
         self,
         engine: RolloutEngine,
-        tokenizer: object,
+        tokenizer: Any,
         spec: WeightSpec,
         model_name: str,
         default_params: SamplingParams,
@@ -304,6 +304,7 @@ class RolloutCore:
             receiver.release(manifest.version)
 
     def _switch(self, stage: WeightStage) -> None:
+        assert stage.version is not None, "an empty stage never reaches a switch"
         with self._lock.write():
             if stage.version <= self.version:
                 raise FailedPrecondition(

@@ -72,7 +72,9 @@ def test_bad_datasets_are_refused_with_key_or_row(tmp_path: Path, data: Path) ->
     empty.write_text("")
     with pytest.raises(ConfigError, match="data.path"):
         PromptDataset(job(empty).data).validate()
-    blank = write_jsonl(tmp_path / "b.jsonl", [{"prompt": "1", "answer": "1"}, {"prompt": " ", "answer": "2"}])
+    blank = write_jsonl(
+        tmp_path / "b.jsonl", [{"prompt": "1", "answer": "1"}, {"prompt": " ", "answer": "2"}]
+    )
     with pytest.raises(ConfigError, match="row 1 .* empty prompt"):
         PromptDataset(job(blank).data).validate()
     with pytest.raises(ConfigError, match="does not exist"):
@@ -83,9 +85,20 @@ def test_bad_datasets_are_refused_with_key_or_row(tmp_path: Path, data: Path) ->
 
 def sample(group: int, index: int, prompt: list[int], tokens: list[int], reward: float) -> Sample:
     return Sample(
-        prompt_id=str(group), index=index, group=group, prompt_text="", metadata={}, payload=b"",
-        prompt_token_ids=prompt, token_ids=tokens, logprobs=[-0.5] * len(tokens), text="",
-        policy_version=3, finish_reason="stop", reward=reward, ref_logprobs=[-0.25] * len(tokens),
+        prompt_id=str(group),
+        index=index,
+        group=group,
+        prompt_text="",
+        metadata={},
+        payload=b"",
+        prompt_token_ids=prompt,
+        token_ids=tokens,
+        logprobs=[-0.5] * len(tokens),
+        text="",
+        policy_version=3,
+        finish_reason="stop",
+        reward=reward,
+        ref_logprobs=[-0.25] * len(tokens),
     )
 
 
@@ -108,5 +121,13 @@ def test_experience_tensors_are_token_aligned(data: Path) -> None:
     assert adv[0, 2].item() > 0 and adv[1, 2].item() < 0
     assert torch.all(adv[2:] == 0)
     assert torch.all(adv * (1 - t["loss_mask"]) == 0)
-    assert set(t) == {"input_ids", "attention_mask", "loss_mask", "old_logprobs", "ref_logprobs", "advantages", "rewards"}
+    assert set(t) == {
+        "input_ids",
+        "attention_mask",
+        "loss_mask",
+        "old_logprobs",
+        "ref_logprobs",
+        "advantages",
+        "rewards",
+    }
     assert t["rewards"].tolist() == [1.0, 0.0, 1.0, 1.0]

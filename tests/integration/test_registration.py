@@ -32,9 +32,14 @@ async def test_register_publish_load_and_deregister_on_sigterm(
 ) -> None:
     port = free_port()
     server = ChildProcess.python(
-        "-m", "yatt.testing.diagnostics_server",
-        f"server.port={port}", f"etcd.endpoint={etcd.endpoint}", "etcd.lease_ttl_s=10",
-        "registration.job=j1", "registration.instance=d0", "registration.slot=3",
+        "-m",
+        "yatt.testing.diagnostics_server",
+        f"server.port={port}",
+        f"etcd.endpoint={etcd.endpoint}",
+        "etcd.lease_ttl_s=10",
+        "registration.job=j1",
+        "registration.instance=d0",
+        "registration.slot=3",
         "registration.load_interval_s=0.2",
     ).start()
     try:
@@ -44,7 +49,9 @@ async def test_register_publish_load_and_deregister_on_sigterm(
         info = unpack_map((await etcd_client.get(member_key.encode())).value)
         assert info["endpoint"] == f"127.0.0.1:{port}" and info["slot"] == 3
         await asyncio.sleep(0.6)
-        load = unpack_map((await etcd_client.get(keys.load("j1", "diagnostics", "d0").encode())).value)
+        load = unpack_map(
+            (await etcd_client.get(keys.load("j1", "diagnostics", "d0").encode())).value
+        )
         assert set(load) >= {"queue_depth", "in_flight", "busy_fraction", "tokens_per_s"}
         os.kill(server.pid, signal.SIGTERM)
         # Deregistration is part of the drain: far sooner than the 10 s lease would expire.
@@ -58,9 +65,13 @@ async def test_member_survives_etcd_restart_without_process_restart(
     etcd: EtcdServer, etcd_client: aetcd.Client
 ) -> None:
     server = ChildProcess.python(
-        "-m", "yatt.testing.diagnostics_server",
-        f"server.port={free_port()}", f"etcd.endpoint={etcd.endpoint}", "etcd.lease_ttl_s=2",
-        "registration.job=j2", "registration.instance=d1",
+        "-m",
+        "yatt.testing.diagnostics_server",
+        f"server.port={free_port()}",
+        f"etcd.endpoint={etcd.endpoint}",
+        "etcd.lease_ttl_s=2",
+        "registration.job=j2",
+        "registration.instance=d1",
     ).start()
     try:
         server.wait_for_line("serving on", timeout=30)

@@ -211,7 +211,9 @@ async def publish_shards(
             created += len(batch)
             continue
         for (key, _), put in zip(batch, puts, strict=True):
-            ok, _ = await client.transaction(compare=[tx.create(key) == 0], success=[put], failure=[])
+            ok, _ = await client.transaction(
+                compare=[tx.create(key) == 0], success=[put], failure=[]
+            )
             created += int(ok)
     return created
 

@@ -142,7 +142,7 @@ class SecureEtcdClient(aetcd.Client):
         """Opens the channel (same shape as aetcd.Client.connect, with credentials)."""
         if self._connected.is_set():
             return
-        if self._is_connecting:
+        if self._is_connecting:  # type: ignore[has-type]  # set in aetcd.Client.__init__
             await asyncio.wait_for(self._connected.wait(), self._connect_wait_timeout)
             return
         try:

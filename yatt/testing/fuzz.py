@@ -1,3 +1,5 @@
+# mypy: disable-error-code="union-attr,arg-type"
+# (protobuf descriptor reflection: its stubs type every descriptor as an optional union)
 """Hypothesis strategies for fuzzing yatt's RPCs: random protobuf messages, garbage bytes decoded
 as messages, malformed tensors/chunks/msgpack, and broken client streams.
 

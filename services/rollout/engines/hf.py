@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
 
 import torch
 from transformers import DynamicCache
@@ -47,8 +48,9 @@ class HFEngine(RolloutEngine):
         if dtype not in DTYPES:
             raise InvalidArgument(f"dtype {dtype!r} not supported; use one of {sorted(DTYPES)}")
         self.device = torch.device(device)
-        self.model = load_causal_lm(model_path, DTYPES[dtype]).to(self.device)
+        self.model = load_causal_lm(model_path, DTYPES[dtype]).to(self.device)  # type: ignore[arg-type]
         self.model.requires_grad_(False)
+        self.tokenizer: Any
         try:
             self.tokenizer = load_tokenizer(model_path)
         except (OSError, ValueError):
@@ -162,9 +164,9 @@ class HFEngine(RolloutEngine):
             if not keep:
                 return
             if len(keep) < len(active):  # drop finished rows so later steps cost less
-                index = torch.tensor(keep, device=self.device)
-                cache.batch_select_indices(index)
-                mask, positions, next_tokens = mask[index], positions[index], next_tokens[index]
+                kept = torch.tensor(keep, device=self.device)
+                cache.batch_select_indices(kept)
+                mask, positions, next_tokens = mask[kept], positions[kept], next_tokens[kept]
                 active = [active[j] for j in keep]
             mask = torch.cat([mask, mask.new_ones((len(active), 1))], dim=1)
             out = self.model(
