@@ -92,6 +92,11 @@ async def run(cfg: TrainerConfig) -> None:
     await asyncio.to_thread(sweep_dead)
     runner = await start_runner(cfg)
     from yatt.services.trainer.server import TrainerServicer
+    from yatt.wandb_logger import WandbLogger
+
+    # A no-op unless wandb is installed and a project is configured (WANDB_PROJECT).
+    wandb = WandbLogger.create(cfg.job, cfg.model_dump(mode="json"))
+    runner.on_step(lambda r: wandb.log_step(r.step, runner.state().last_metrics))
 
     etcd_client: Any = None
     directory: Any = None
@@ -164,4 +169,5 @@ async def run(cfg: TrainerConfig) -> None:
             await directory.stop()
         if etcd_client is not None:
             await etcd_client.close()
+        wandb.finish()
         await runner.close()
