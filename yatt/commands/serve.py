@@ -44,3 +44,21 @@ def serve(
     if role not in ROLES:
         raise typer.BadParameter(f"unknown role {role!r}; choose one of {', '.join(ROLES)}")
     run_service(role, config, overrides or [])
+
+
+def module_main(role: str, argv: list[str] | None = None) -> None:
+    """`python -m yatt.services.ROLE --config F --set k=v`: the same as `yatt serve ROLE`."""
+    import argparse
+    import sys
+
+    from yatt.errors import ConfigError
+
+    parser = argparse.ArgumentParser(prog=f"python -m yatt.services.{role}")
+    parser.add_argument("--config", "-c", type=Path, default=None, help="YAML config file.")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], help="key=value")
+    args = parser.parse_args(argv)
+    try:
+        run_service(role, args.config, args.overrides)
+    except ConfigError as exc:
+        print(f"config error: {exc}", file=sys.stderr)
+        sys.exit(2)
