@@ -160,7 +160,7 @@ async def test_registered_under_reward_role(
     [
         ("functions=[{name: exactt_answer}]",
          "functions.0.name: unknown reward function 'exactt_answer'; known: exact_answer, judge, "
-         "length_penalty, regex_format, reward_model, weighted_sum"),
+         "length_penalty, regex_format, reward_model, sim, weighted_sum"),
         ("functions=[{name: length_penalty, options: {max_length: 0}}]",
          "functions.0.options: max_length: Input should be greater than 0"),
         ("functions=[]", "functions: List should have at least 1 item"),
