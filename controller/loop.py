@@ -194,27 +194,27 @@ class Controller:
     async def _run_shard(
         self, client: aetcd.Client, claims: ShardClaims, runner: ShardRunner, epoch: int, idx: int
     ) -> None:
-        kv = await client.get(keys.shard(self.cfg.job, epoch, idx).encode())
-        ref = decode_shard(kv.value).ref if kv is not None else {}
         try:
+            kv = await client.get(keys.shard(self.cfg.job, epoch, idx).encode())
+            ref = decode_shard(kv.value).ref if kv is not None else {}
             outcome = await runner.run(epoch, idx, ref)
         except ShardFailed:
             self._count("failed")
-            await claims.release(epoch, idx)
+            await self._etcd_retry(claims.release, epoch, idx)
             raise
         except asyncio.CancelledError:
-            await asyncio.shield(claims.release(epoch, idx))
+            await asyncio.shield(self._etcd_retry(claims.release, epoch, idx))
             raise
         except Exception as exc:
             # Services unreachable for longer than the retry bound: give the shard back so
             # this or another controller takes it again later.
             log.warning("shard %d/%d: %s: %s; releasing it", epoch, idx, type(exc).__name__, exc)
             self._count("released")
-            await claims.release(epoch, idx)
+            await self._etcd_retry(claims.release, epoch, idx)
             await asyncio.sleep(runner.settings.backoff_s)
             return
         stats = {**outcome.stats, "controller": self.name, "finished_at": time.time()}
-        if await claims.mark_done(epoch, idx, stats):
+        if await self._etcd_retry(claims.mark_done, epoch, idx, stats):
             self.done_here += 1
             self._count("done", int(outcome.stats.get("samples", 0)))
             log.info("shard %d/%d done: %s", epoch, idx, outcome.stats)
@@ -222,3 +222,19 @@ class Controller:
             # Our claim expired (paused, partitioned): the shard belongs to another controller
             # now; whatever we pushed was deduplicated by the trainer's ledger.
             log.warning("shard %d/%d: claim lost; not marked done", epoch, idx)
+
+    @staticmethod
+    async def _etcd_retry(op: Any, *args: Any, within_s: float = 60.0) -> bool:
+        """op(*args) retried while etcd is away: a claim we hold is never left stranded.
+
+        Past within_s our lease has expired anyway and the claim is gone with it.
+        """
+        deadline = time.monotonic() + within_s
+        while True:
+            try:
+                return bool(await op(*args))
+            except (*ETCD_ERRORS, Unavailable) as exc:  # type: ignore[misc]  # starred except
+                if time.monotonic() > deadline:
+                    log.warning("%s%s: etcd away for %.0fs: %s", op.__name__, args[:2], within_s, exc)
+                    return False
+                await asyncio.sleep(POLL_S)
