@@ -7,10 +7,11 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from yatt.codec.tensor import TensorAssembler, iter_tensor_chunks, parse_dtype
+from yatt.codec.tensor import TensorAssembler, parse_dtype
 from yatt.defaults import CHUNK_BYTES
 from yatt.errors import InvalidArgument
 from yatt.protos import common_pb2, rollout_pb2
+from yatt.transport import grpc as grpc_transport
 
 # Manifest converters live with the transports (shared by trainer and rollout); re-exported.
 from yatt.transport.manifest import manifest_from_proto, manifest_to_proto  # noqa: F401
@@ -136,7 +137,5 @@ async def weights_from_chunks(
 def weight_chunks(
     weights: Mapping[str, torch.Tensor], version: int, chunk_bytes: int = CHUNK_BYTES
 ) -> Iterator[common_pb2.WeightChunk]:
-    """The LoadWeights request stream for a whole state dict (the client side of weights_from_chunks)."""
-    for name, tensor in weights.items():
-        for piece in iter_tensor_chunks(name, tensor, chunk_bytes):
-            yield common_pb2.WeightChunk(version=version, tensor_count=len(weights), tensor=piece)
+    """The LoadWeights request stream for a whole state dict (the grpc weight transport's framing)."""
+    return grpc_transport.weight_chunks(version, weights, chunk_bytes)

@@ -7,11 +7,12 @@ from collections.abc import AsyncIterator, Iterator
 import torch
 
 from yatt.codec.meta import pack, unpack_map
-from yatt.codec.tensor import TensorAssembler, dtype_name, iter_tensor_chunks, tensor_bytes
+from yatt.codec.tensor import TensorAssembler, iter_tensor_chunks
 from yatt.errors import InvalidArgument
 from yatt.protos import common_pb2, trainer_pb2
 from yatt.services.trainer.core import CheckpointInfo, PushResult, TrainerState, WeightSnapshot
 from yatt.services.trainer.experience import Experience, ExperienceHeader, build_experience
+from yatt.transport import grpc as grpc_transport
 
 
 def header_from_proto(msg: trainer_pb2.ExperienceHeader) -> ExperienceHeader:
@@ -99,30 +100,8 @@ def checkpoint_reply(info: CheckpointInfo) -> trainer_pb2.CheckpointReply:
 
 
 def weight_chunks(snapshot: WeightSnapshot, chunk_bytes: int) -> Iterator[common_pb2.WeightChunk]:
-    """The WeightChunk stream of one snapshot (tensors in order, each split in pieces).
-
-    Same pieces as yatt.codec.tensor.iter_tensor_chunks, but filled in place: wrapping a
-    finished TensorChunk would deep-copy its data once more (measured: ~2x slower).
-    """
-    if chunk_bytes <= 0:
-        # A negative size slices nothing and would stream empty chunks forever.
-        raise InvalidArgument(f"chunk_bytes must be > 0 (0 = server default), got {chunk_bytes}")
-    count = len(snapshot.tensors)
-    for name, tensor in snapshot.tensors.items():
-        data = tensor_bytes(tensor)
-        total = len(data)
-        dtype = dtype_name(tensor.dtype)
-        offset = 0
-        while True:
-            msg = common_pb2.WeightChunk(version=snapshot.version, tensor_count=count)
-            piece = msg.tensor
-            piece.name, piece.dtype, piece.offset, piece.total_bytes = name, dtype, offset, total
-            piece.shape.extend(tensor.shape)
-            piece.data = bytes(data[offset : offset + chunk_bytes])
-            yield msg
-            offset += len(piece.data)
-            if offset >= total:
-                break
+    """The WeightChunk stream of one snapshot (the grpc weight transport's framing)."""
+    return grpc_transport.weight_chunks(snapshot.version, snapshot.tensors, chunk_bytes)
 
 
 def weights_from_chunks(chunks: list[common_pb2.WeightChunk]) -> WeightSnapshot:

@@ -11,6 +11,7 @@ import torch
 
 from yatt.codec.tensor import dtype_name, tensor_bytes
 from yatt.defaults import CHUNK_BYTES
+from yatt.errors import InvalidArgument
 from yatt.protos import common_pb2, rollout_pb2_grpc
 from yatt.rpc.channel import make_channel
 from yatt.transport.base import Delivery, WeightSender
@@ -25,6 +26,9 @@ def weight_chunks(
     Same pieces as yatt.codec.tensor.iter_tensor_chunks, but filled in place: wrapping a
     finished TensorChunk would deep-copy its data once more (measured: ~2x slower).
     """
+    if chunk_bytes <= 0:
+        # A negative size slices nothing and would stream empty chunks forever.
+        raise InvalidArgument(f"chunk_bytes must be > 0 (0 = server default), got {chunk_bytes}")
     count = len(tensors)
     for name, tensor in tensors.items():
         data = tensor_bytes(tensor)
