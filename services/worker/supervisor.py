@@ -18,7 +18,7 @@ import aetcd
 
 from yatt import keys
 from yatt.codec.meta import pack
-from yatt.coordination.client import ETCD_ERRORS, backoff
+from yatt.coordination.client import ETCD_ERRORS, backoff, cancel_watch
 from yatt.coordination.membership import Membership
 from yatt.errors import InvalidArgument
 from yatt.placement.leader import WORKER_ROLE, worker_instance
@@ -114,8 +114,7 @@ class WorkerSupervisor:
                         put = event.kind == aetcd.EventKind.PUT
                         self._set_desired(self._decode(event.kv.value) if put else None)
                 finally:
-                    with contextlib.suppress(*ETCD_ERRORS):
-                        await watch.cancel()
+                    await cancel_watch(watch)
             except (*ETCD_ERRORS, aetcd.RevisionCompactedError) as exc:
                 log.warning("assignment watch broke, re-reading: %s", exc)
                 await asyncio.sleep(next(delays))

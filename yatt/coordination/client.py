@@ -8,6 +8,7 @@ TLS and user/password come from EtcdConfig or the YATT_ETCD_* variables (docs/se
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import random
@@ -140,3 +141,10 @@ def lease_id_of(lease: object) -> int:
         if isinstance(value, int):
             return value
     raise Unavailable("no lease held (etcd unreachable or lease lost)")
+
+
+async def cancel_watch(watch: object, timeout: float = 2.0) -> None:
+    """Cancels an aetcd watch without hanging: its cancel waits for etcd's answer, which may
+    never come while etcd is away or the stream is already broken."""
+    with contextlib.suppress(*ETCD_ERRORS, TimeoutError):
+        await asyncio.wait_for(watch.cancel(), timeout)  # type: ignore[attr-defined]

@@ -17,7 +17,7 @@ import aetcd
 
 from yatt import keys
 from yatt.codec.meta import unpack_map
-from yatt.coordination.client import ETCD_ERRORS, backoff
+from yatt.coordination.client import ETCD_ERRORS, backoff, cancel_watch
 from yatt.errors import InvalidArgument
 
 log = logging.getLogger(__name__)
@@ -161,5 +161,4 @@ class RoleDirectory:
                     members.pop(instance, None)
                 await self._publish(members)
         finally:
-            with contextlib.suppress(*ETCD_ERRORS):
-                await watch.cancel()
+            await cancel_watch(watch)

@@ -12,7 +12,7 @@ import logging
 
 import aetcd
 
-from yatt.coordination.client import ETCD_ERRORS, backoff
+from yatt.coordination.client import ETCD_ERRORS, backoff, cancel_watch
 from yatt.coordination.lease import SessionLease
 
 log = logging.getLogger(__name__)
@@ -106,8 +106,7 @@ class LeaderElection:
                             self._end("leader key deleted or replaced")
                             return
                 finally:
-                    with contextlib.suppress(*ETCD_ERRORS):
-                        await watch.cancel()
+                    await cancel_watch(watch)
             except (*ETCD_ERRORS, aetcd.WatchTimeoutError) as exc:
                 log.debug("leader watch on %s broke: %s", self.key, exc)
                 await asyncio.sleep(next(delays))
