@@ -80,14 +80,25 @@ class LeaderElection:
             self._revision = kv.create_revision  # ours already (a repeated campaign)
             return
         # Wait for the holder's key to go; the timeout re-checks in case a watch went quiet.
-        event = await self.client.watch_once(
-            self._key,
-            timeout=max(2, self.lease.ttl),
-            start_revision=kv.mod_revision + 1,
-            kind=aetcd.EventKind.DELETE,
+        # aetcd's watch_once can hang in its own clean-up, so it runs as a task we bound and,
+        # on timeout, abandon (cancelled, not awaited) instead of waiting on.
+        wait_s = max(2, self.lease.ttl)
+        watch = asyncio.ensure_future(
+            self.client.watch_once(
+                self._key,
+                timeout=wait_s,
+                start_revision=kv.mod_revision + 1,
+                kind=aetcd.EventKind.DELETE,
+            )
         )
-        if isinstance(event, Exception):
-            raise event
+        done, _ = await asyncio.wait({watch}, timeout=wait_s + 1)
+        if not done:
+            watch.cancel()
+            return
+        with contextlib.suppress(aetcd.WatchTimeoutError):
+            event = watch.result()
+            if isinstance(event, Exception):
+                raise event
 
     async def _watch_leadership(self) -> None:
         """Ends our leadership if the key is deleted or rewritten by anyone but us."""
@@ -125,8 +136,8 @@ class LeaderElection:
         revision, self._revision = self._revision, 0
         if self._monitor is not None:
             self._monitor.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._monitor
+            # Bounded: a watch being set up inside aetcd may take long to unwind.
+            await asyncio.wait({self._monitor}, timeout=2)
             self._monitor = None
         if revision:
             tx = self.client.transactions
