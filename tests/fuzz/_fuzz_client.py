@@ -10,12 +10,17 @@ from typing import Any
 
 import grpc
 from conftest import SKIPPED, Service, rss_bytes
+from hypothesis import HealthCheck
 
 from yatt.testing.fuzz import PROPER_CODES
 
 DEADLINE_S = float(os.environ.get("YATT_FUZZ_DEADLINE_S", "10"))
 # Most messages read from one server stream; a stream longer than this is itself a finding.
 MAX_STREAM_ITEMS = 100_000
+
+
+# Shared by every fuzz module: fuzz calls are real RPCs, so no per-example deadline.
+SETTINGS = dict(deadline=None, database=None, suppress_health_check=list(HealthCheck))
 
 
 def _show(request: Any) -> str:

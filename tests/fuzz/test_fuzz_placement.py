@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 from _fuzz_client import (
+    SETTINGS,
     assert_alive_and_bounded,
     call,
     echo,
@@ -13,7 +14,7 @@ from _fuzz_client import (
     ready,
 )
 from conftest import FINDINGS, Fleet, Service, examples
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from yatt.codec.meta import pack
@@ -22,7 +23,6 @@ from yatt.testing.fuzz import edge_floats, edge_ints, garbage, messages, msgpack
 
 SERVICE = "placement"
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
-SETTINGS = dict(deadline=None, database=None, suppress_health_check=list(HealthCheck))
 RSS_BOUND_MB = 60
 
 

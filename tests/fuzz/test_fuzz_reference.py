@@ -6,6 +6,7 @@ from __future__ import annotations
 import grpc
 import pytest
 from _fuzz_client import (
+    SETTINGS,
     assert_alive_and_bounded,
     call,
     echo,
@@ -14,7 +15,7 @@ from _fuzz_client import (
     ready,
 )
 from conftest import FINDINGS, Fleet, Service, examples
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from yatt.protos import reference_pb2, reference_pb2_grpc
@@ -22,7 +23,6 @@ from yatt.testing.fuzz import INT32, edge_ints, garbage, messages, texts
 
 SERVICE = "reference"
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
-SETTINGS = dict(deadline=None, database=None, suppress_health_check=list(HealthCheck))
 VOCAB = 704
 MAX_SEQUENCES = 64  # the fuzzed process's max_sequences (conftest)
 RSS_BOUND_MB = 200

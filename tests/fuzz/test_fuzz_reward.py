@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 from _fuzz_client import (
+    SETTINGS,
     assert_alive_and_bounded,
     call,
     echo,
@@ -13,7 +14,7 @@ from _fuzz_client import (
     ready,
 )
 from conftest import FINDINGS, Fleet, Service, examples
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from yatt.codec.meta import pack
@@ -30,7 +31,6 @@ from yatt.testing.fuzz import (
 
 SERVICE = "reward"
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
-SETTINGS = dict(deadline=None, database=None, suppress_health_check=list(HealthCheck))
 MAX_BATCH = 64  # the fuzzed process's max_batch (conftest)
 RSS_BOUND_MB = 100
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import grpc
 import pytest
 from _fuzz_client import (
+    SETTINGS,
     assert_alive_and_bounded,
     call,
     echo,
@@ -14,7 +15,7 @@ from _fuzz_client import (
     ready,
 )
 from conftest import FINDINGS, Fleet, Service, examples, rss_bytes
-from hypothesis import HealthCheck, example, given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from yatt.protos import common_pb2, rollout_pb2, rollout_pb2_grpc
@@ -35,7 +36,6 @@ from yatt.testing.fuzz import (
 
 SERVICE = "rollout"
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
-SETTINGS = dict(deadline=None, database=None, suppress_health_check=list(HealthCheck))
 VOCAB = 704  # the tiny preset's vocabulary; Info confirms it below
 RSS_BOUND_MB = 200
 

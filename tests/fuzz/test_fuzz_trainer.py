@@ -6,6 +6,7 @@ from __future__ import annotations
 import grpc
 import pytest
 from _fuzz_client import (
+    SETTINGS,
     assert_alive_and_bounded,
     call,
     echo,
@@ -14,7 +15,7 @@ from _fuzz_client import (
     ready,
 )
 from conftest import FINDINGS, Fleet, Service, examples
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from yatt.codec.meta import pack
@@ -35,7 +36,6 @@ from yatt.testing.fuzz import (
 
 SERVICE = "trainer"
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
-SETTINGS = dict(deadline=None, database=None, suppress_health_check=list(HealthCheck))
 VOCAB = 704
 RSS_BOUND_MB = 300  # the trainer grows optimizer state on its first steps
 
