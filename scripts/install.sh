@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Installs what a fresh Debian/Ubuntu machine lacks for yatt, idempotently:
-# etcd and a C++ compiler from apt, then a virtual environment .venv with the CPU
+# etcd, etcdctl and a C++ compiler from apt, then a virtual environment .venv with the CPU
 # build of torch and yatt (editable) with its test extras.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need_apt=()
 command -v etcd >/dev/null 2>&1 || need_apt+=(etcd-server)
+# etcdctl (auth set-up in the security tests, the compose health check) is a separate package.
+command -v etcdctl >/dev/null 2>&1 || need_apt+=(etcd-client)
 command -v g++ >/dev/null 2>&1 || need_apt+=(g++)
 python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need_apt+=(python3-venv)
 if [ ${#need_apt[@]} -gt 0 ]; then

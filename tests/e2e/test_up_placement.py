@@ -30,17 +30,23 @@ pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.timeout(600)]
 
 REPO = Path(__file__).resolve().parents[2]
 ROLES = ("rollout", "reward", "reference")
-JUDGE_ON_S = 8.0  # seconds after the job was submitted (the sim judge's clock)
+# The judge is slow from JUDGE_ON_S to JUDGE_OFF_S after the job was submitted (the sim judge's
+# clock). The job is long enough that on any machine most of it is still ahead at JUDGE_ON_S
+# (here 10 of 12 steps of a 192-prompt job were done by 8 s, and a faster machine made no move);
+# the window is bounded, so a slow machine does not pay for a slow judge over the whole job.
+JUDGE_ON_S = 6.0
+JUDGE_OFF_S = 36.0
+PROMPTS = 384
 
 
 def shortened(tmp_path: Path) -> Path:
-    """The example with a fresh tiny model (no SFT), fewer prompts and an earlier judge."""
+    """The example with a fresh tiny model (no SFT), fewer prompts and an earlier, bounded judge."""
     cfg = yaml.safe_load((REPO / "examples" / "demo_placement.yaml").read_text())
     cfg["model"] = {"path": str(tmp_path / "model"), "preset": "tiny", "sft": None}
-    cfg["task"].update(train=192, test=8)
-    cfg["job"]["data"]["max_prompts"] = 192
+    cfg["task"].update(train=PROMPTS, test=8)
+    cfg["job"]["data"]["max_prompts"] = PROMPTS
     [judge] = [f for f in cfg["reward"]["config"]["functions"] if f["name"] == "sim"]
-    judge["options"]["schedule"] = [[JUDGE_ON_S, 0.08]]
+    judge["options"]["schedule"] = [[JUDGE_ON_S, 0.08], [JUDGE_OFF_S, 0.0]]
     path = tmp_path / "up.yaml"
     path.write_text(yaml.safe_dump(cfg, sort_keys=False))
     return path

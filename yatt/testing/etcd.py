@@ -25,18 +25,23 @@ import aetcd
 from yatt.testing.procs import free_port
 
 ETCD_ENV = "YATT_ETCD_BIN"
+ETCDCTL_ENV = "YATT_ETCDCTL_BIN"
 
 
-def find_etcd() -> str:
-    """Path of the etcd binary ($YATT_ETCD_BIN, then PATH, then /usr/bin/etcd)."""
-    candidates = [os.environ.get(ETCD_ENV), shutil.which("etcd"), "/usr/bin/etcd"]
-    for path in candidates:
+def find_binary(name: str, env_var: str, apt_package: str) -> str:
+    """Path of an etcd tool: $env_var if set, else `name` on PATH."""
+    for path in (os.environ.get(env_var), shutil.which(name)):
         if path and os.access(path, os.X_OK):
             return path
     raise RuntimeError(
-        "etcd binary not found: install the Debian package etcd-server "
-        f"(apt-get install etcd-server) or set {ETCD_ENV} to an etcd v3.4+ binary"
+        f"{name} not found on PATH: install the Debian package {apt_package} "
+        f"(scripts/install.sh does) or set {env_var} to the binary"
     )
+
+
+def find_etcd() -> str:
+    """Path of the etcd binary ($YATT_ETCD_BIN, then PATH)."""
+    return find_binary("etcd", ETCD_ENV, "etcd-server")
 
 
 @dataclass(frozen=True)
@@ -159,7 +164,7 @@ class EtcdServer:
 
     def etcdctl(self, *args: str) -> str:
         """Runs the etcdctl binary (Debian etcd-client) against this server; returns stdout."""
-        binary = shutil.which("etcdctl") or "/usr/bin/etcdctl"
+        binary = find_binary("etcdctl", ETCDCTL_ENV, "etcd-client")
         argv = [binary, "--endpoints", self.url, "--dial-timeout", "5s"]
         if self.tls:
             argv += ["--cacert", self.tls.ca_file]

@@ -133,5 +133,8 @@ async def test_service_matches_trainer_function_and_refuses_bad_input(service, m
         if r.logprobs
     )
     assert worst < 1e-5
-    assert convert.reply_from_proto(again)[0] == results[0]
+    # The same sequence scored alone: batched and unbatched CPU kernels may differ in the last bits.
+    [alone] = convert.reply_from_proto(again)
+    assert alone.id == results[0].id
+    assert torch.tensor(alone.logprobs).sub(torch.tensor(results[0].logprobs)).abs().max() < 1e-5
     assert proc.alive()
