@@ -235,6 +235,8 @@ class Controller:
                 return bool(await op(*args))
             except (*ETCD_ERRORS, Unavailable) as exc:  # type: ignore[misc]  # starred except
                 if time.monotonic() > deadline:
-                    log.warning("%s%s: etcd away for %.0fs: %s", op.__name__, args[:2], within_s, exc)
+                    log.warning(
+                        "%s%s: etcd away for %.0fs: %s", op.__name__, args[:2], within_s, exc
+                    )
                     return False
                 await asyncio.sleep(POLL_S)
