@@ -76,6 +76,42 @@ def test_unknown_dtype_and_negative_shape_are_invalid_argument() -> None:
         tensor_from_proto(common_pb2.Tensor(dtype="float32", shape=[1 << 30, 1 << 30], data=b""))
 
 
+# Zero elements, so the byte-length check alone passes, but strides overflow int64 in torch.
+HOSTILE_SHAPES = [
+    ("float16", [0, 4, 5, 2**62]),
+    ("int16", [0] * 1000 + [2**62, 0]),
+    ("float32", [2**62, 0]),
+    ("float32", [1] * 33),
+]
+
+
+@pytest.mark.parametrize(("dtype", "shape"), HOSTILE_SHAPES)
+def test_zero_element_shapes_with_huge_dimensions_are_invalid_argument(
+    dtype: str, shape: list[int]
+) -> None:
+    with pytest.raises(InvalidArgument, match="too large|dimensions"):
+        tensor_from_proto(common_pb2.Tensor(dtype=dtype, shape=shape, data=b""))
+    chunk = common_pb2.TensorChunk(name="w", dtype=dtype, shape=shape, total_bytes=0)
+    with pytest.raises(InvalidArgument, match="too large|dimensions"):
+        TensorAssembler().feed(chunk)
+
+
+def test_shape_merged_from_duplicated_fields_is_checked_as_a_whole() -> None:
+    """Protobuf merges a repeated field sent twice: [4, 4, 0] then [huge] is [4, 4, 0, huge]."""
+    first = common_pb2.Tensor(dtype="float32", shape=[4, 4, 0]).SerializeToString()
+    second = common_pb2.Tensor(shape=[4884986326622105546]).SerializeToString()
+    merged = common_pb2.Tensor.FromString(first + second)
+    assert list(merged.shape) == [4, 4, 0, 4884986326622105546]
+    with pytest.raises(InvalidArgument, match="too large"):
+        tensor_from_proto(merged)
+
+
+def test_error_message_of_a_long_shape_is_short() -> None:
+    with pytest.raises(InvalidArgument) as err:
+        tensor_from_proto(common_pb2.Tensor(dtype="int8", shape=[0] * 1000 + [2**62]))
+    assert len(str(err.value)) < 200
+
+
 def test_assembler_rejects_inconsistent_chunks() -> None:
     chunks = list(iter_tensor_chunks("w", torch.arange(8.0), 8))
     assembler = TensorAssembler()

@@ -30,6 +30,8 @@ DTYPES: dict[str, torch.dtype] = {
 DTYPE_NAMES = {v: k for k, v in DTYPES.items()}
 # Larger than any real tensor dimension product we accept; guards int overflow and huge allocs.
 MAX_ELEMENTS = 1 << 40
+# Real tensors have a handful of dimensions; torch itself allows at most 64.
+MAX_RANK = 32
 
 
 def dtype_name(dtype: torch.dtype) -> str:
@@ -48,14 +50,29 @@ def parse_dtype(name: str, *, what: str = "tensor") -> torch.dtype:
 
 
 def expected_bytes(dtype: torch.dtype, shape: list[int] | tuple[int, ...], *, what: str) -> int:
-    numel = 1
+    """Byte size of a C-order tensor of this shape, checked in exact integer arithmetic.
+
+    The product of the non-zero dimensions is bounded too: it is what torch's strides hold, so
+    a zero-element shape such as [0, 2**62] would otherwise pass and then overflow in torch.
+    """
+    if len(shape) > MAX_RANK:
+        raise InvalidArgument(f"{what}: {len(shape)} dimensions (at most {MAX_RANK})")
+    numel, span = 1, 1
     for dim in shape:
         if dim < 0:
-            raise InvalidArgument(f"{what}: negative dimension in shape {list(shape)}")
+            raise InvalidArgument(f"{what}: negative dimension in shape {_brief(shape)}")
         numel *= dim
-        if numel > MAX_ELEMENTS:
-            raise InvalidArgument(f"{what}: shape {list(shape)} is too large")
+        span *= max(dim, 1)
+        if span > MAX_ELEMENTS:
+            raise InvalidArgument(f"{what}: shape {_brief(shape)} is too large")
     return numel * torch.empty((), dtype=dtype).element_size()
+
+
+def _brief(shape: list[int] | tuple[int, ...], keep: int = 8) -> str:
+    """A shape for an error message, cut short: a hostile one may have thousands of entries."""
+    if len(shape) <= keep:
+        return str(list(shape))
+    return f"[{', '.join(map(str, shape[:keep]))}, ... ({len(shape)} dims)]"
 
 
 def tensor_bytes(tensor: torch.Tensor) -> memoryview:
@@ -148,7 +165,7 @@ class TensorAssembler:
             if chunk.total_bytes != want:
                 raise InvalidArgument(
                     f"{what}: total_bytes {chunk.total_bytes} does not match dtype {chunk.dtype} "
-                    f"and shape {list(chunk.shape)} ({want} bytes expected)"
+                    f"and shape {_brief(list(chunk.shape))} ({want} bytes expected)"
                 )
             self.total_bytes += want
             if self._max_total is not None and self.total_bytes > self._max_total:
