@@ -6,3 +6,7 @@ DEFAULT_ETCD = "127.0.0.1:2379"
 MAX_MESSAGE_BYTES = 64 * 1024 * 1024
 # Pieces of a tensor stream; 4 MiB keeps per-message overhead low and memory flat.
 CHUNK_BYTES = 4 * 1024 * 1024
+# Bounds on a chunk size a client asks for: a tiny one would cost one message per few bytes,
+# a huge one would pass the message size limit.
+MIN_CHUNK_BYTES = 64 * 1024
+MAX_CHUNK_BYTES = 16 * 1024 * 1024

@@ -11,6 +11,7 @@ from yatt.protos import common_pb2, trainer_pb2, trainer_pb2_grpc
 from yatt.services.trainer import convert
 from yatt.services.trainer.runner import TrainerRunner
 from yatt.services.trainer.weights import WeightPublisher
+from yatt.transport.grpc import requested_chunk_bytes
 
 SERVICE = "yatt.v1.TrainerService"
 
@@ -47,7 +48,8 @@ class TrainerServicer(trainer_pb2_grpc.TrainerServiceServicer):
         self, request: trainer_pb2.GetWeightsRequest, context: grpc.aio.ServicerContext
     ) -> AsyncIterator[common_pb2.WeightChunk]:
         snapshot = await self.publisher.get(request.min_version)
-        for chunk in convert.weight_chunks(snapshot, request.chunk_bytes or self.chunk_bytes):
+        chunk_bytes = requested_chunk_bytes(request.chunk_bytes, self.chunk_bytes)
+        for chunk in convert.weight_chunks(snapshot, chunk_bytes):
             yield chunk
 
     async def Checkpoint(

@@ -176,7 +176,15 @@ def garbage(cls: type[Message]) -> st.SearchStrategy[Message | None]:
                 del data[pos:]
         return bytes(data)
 
-    return st.one_of(raw, mutated()).map(lambda b: parse_or_none(cls, b))
+    @st.composite
+    def merged(draw: st.DrawFn) -> bytes:
+        # Protobuf merges a message sent in parts: repeated fields concatenate, singular ones
+        # are overwritten, and fields the schema does not know are kept as unknown fields.
+        parts = [draw(messages(cls, depth=2)).SerializeToString() for _ in range(2)]
+        unknown = draw(st.sampled_from([b"", b"\xf8\x7f\x01", b"\xfa\x7f\x03abc"]))
+        return parts[0] + unknown + parts[1]
+
+    return st.one_of(raw, mutated(), merged()).map(lambda b: parse_or_none(cls, b))
 
 
 # -- tensors -------------------------------------------------------------------------------------
@@ -192,6 +200,8 @@ shapes = st.one_of(
     st.lists(st.integers(0, 6), max_size=4),
     st.lists(edge_ints(*INT64), max_size=4),  # negative, overflowing and huge dimensions
     st.sampled_from([[0, 2**62], [2**40, 2**40], [-1], [2**31, 2], [1] * 40]),
+    # Zero elements with a huge dimension: the byte count is 0, the strides overflow int64.
+    st.sampled_from([[0, 4, 5, 2**62], [4, 4, 0, 4884986326622105546], [0] * 1000 + [2**62]]),
 )
 
 

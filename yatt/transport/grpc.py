@@ -10,12 +10,19 @@ from collections.abc import Iterator, Mapping
 import torch
 
 from yatt.codec.tensor import dtype_name, tensor_bytes
-from yatt.defaults import CHUNK_BYTES
+from yatt.defaults import CHUNK_BYTES, MAX_CHUNK_BYTES, MIN_CHUNK_BYTES
 from yatt.errors import InvalidArgument
 from yatt.protos import common_pb2, rollout_pb2_grpc
 from yatt.rpc.channel import make_channel
 from yatt.transport.base import Delivery, WeightSender
 from yatt.transport.manifest import WeightManifest, layout
+
+
+def requested_chunk_bytes(requested: int, default: int) -> int:
+    """The chunk size to serve a client's request with: 0 = default, else clamped to sane bounds."""
+    if requested < 0:
+        raise InvalidArgument(f"chunk_bytes must be >= 0 (0 = server default), got {requested}")
+    return default if requested == 0 else min(max(requested, MIN_CHUNK_BYTES), MAX_CHUNK_BYTES)
 
 
 def weight_chunks(

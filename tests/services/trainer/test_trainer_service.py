@@ -13,6 +13,7 @@ from trainer_helpers import make_experience, trainer_config
 
 from yatt.codec.meta import unpack
 from yatt.config.common import ServerConfig
+from yatt.defaults import MIN_CHUNK_BYTES
 from yatt.protos import trainer_pb2, trainer_pb2_grpc
 from yatt.rpc.channel import make_channel
 from yatt.rpc.server import ServiceRuntime
@@ -73,6 +74,24 @@ async def test_get_weights_is_bit_exact(client: Client) -> None:
     assert got.keys() == policy_tensors(lm).keys()
     for name, tensor in got.items():
         assert tensor.dtype == state[name].dtype and torch.equal(tensor, state[name]), name
+
+
+async def test_get_weights_clamps_a_tiny_chunk_size(client: Client) -> None:
+    """chunk_bytes=1 would be one message per byte: the server serves MIN_CHUNK_BYTES pieces."""
+    request = trainer_pb2.GetWeightsRequest(chunk_bytes=1)
+    chunks = [c async for c in client.stub.GetWeights(request, timeout=60)]
+    total = sum(len(c.tensor.data) for c in chunks)
+    assert len(chunks) <= total // MIN_CHUNK_BYTES + chunks[0].tensor_count
+    # Every piece is MIN_CHUNK_BYTES long or ends its tensor.
+    assert all(
+        len(c.tensor.data) == MIN_CHUNK_BYTES
+        or c.tensor.offset + len(c.tensor.data) == c.tensor.total_bytes
+        for c in chunks
+    )
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        request.chunk_bytes = -5
+        _ = [c async for c in client.stub.GetWeights(request, timeout=60)]
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
 
 
 async def test_push_steps_and_second_push_is_already_exists(client: Client) -> None:
