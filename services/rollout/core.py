@@ -16,7 +16,7 @@ from typing import Any
 
 import torch
 
-from yatt.errors import FailedPrecondition, InvalidArgument
+from yatt.errors import FailedPrecondition, InvalidArgument, Unavailable
 from yatt.models.load import DTYPES, load_tokenizer
 from yatt.models.weights import WeightSpec, spec_from_dir
 from yatt.services.rollout.config import RolloutConfig
@@ -31,7 +31,7 @@ from yatt.services.rollout.stops import trim_at_stop
 from yatt.services.rollout.versioning import VersionLock
 from yatt.transport.base import WeightReceiver
 from yatt.transport.manifest import WeightManifest
-from yatt.transport.registry import build_receiver
+from yatt.transport.registry import build_receiver, offered
 
 
 @dataclass(frozen=True)
@@ -155,6 +155,10 @@ class RolloutCore:
         self._lock = VersionLock()
         self._receivers: dict[str, WeightReceiver] = {}
         self._executor = ThreadPoolExecutor(concurrency, thread_name_prefix="rollout-engine")
+        # Manifest loads wait on another process (a segment, a rendezvous): one at a time, on a
+        # thread of their own, so a slow one never holds the threads other RPCs need.
+        self._receive_executor = ThreadPoolExecutor(1, thread_name_prefix="rollout-receive")
+        self._receiving: asyncio.Future[Any] | None = None
 
     def info(self) -> RolloutInfo:
         return RolloutInfo(
@@ -293,7 +297,18 @@ class RolloutCore:
         receiver = self._receivers.get(manifest.transport)
         if receiver is None:
             receiver = self._receivers[manifest.transport] = build_receiver(manifest.transport)
-        tensors = await asyncio.to_thread(receiver.receive, manifest)
+        if manifest.transport not in offered():
+            raise InvalidArgument(
+                f"this rollout does not receive weights over {manifest.transport!r} "
+                f"(it offers {', '.join(offered())})"
+            )
+        if self._receiving is not None and not self._receiving.done():
+            raise Unavailable("another weight load is in progress; retry when it is done")
+        loop = asyncio.get_running_loop()
+        job = loop.run_in_executor(self._receive_executor, receiver.receive, manifest)
+        self._receiving = job
+        # Shielded: a caller that gives up leaves the load marked busy until its thread ends.
+        tensors = await asyncio.shield(job)
         try:
             stage = self.stage_weights()
             for name, tensor in tensors.items():
@@ -315,6 +330,7 @@ class RolloutCore:
 
     def close(self) -> None:
         self._executor.shutdown(wait=True, cancel_futures=True)
+        self._receive_executor.shutdown(wait=False, cancel_futures=True)
         self.engine.close()
 
 

@@ -215,6 +215,37 @@ def test_declared_huge_tensor_is_refused_before_allocation(svc: Service) -> None
     assert grew < 64, f"peak RSS grew {grew:.0f} MiB for a 1-byte chunk"
 
 
+# Handles a manifest may name: an unreachable rendezvous (a port nothing listens on), a segment
+# that does not exist, or any text.
+handles = st.one_of(
+    st.builds(lambda p: f"127.0.0.1:{p}/yatt-weights/x", st.integers(1024, 65535)),
+    st.sampled_from(["/yatt-w-missing-0", "10.255.255.1:29500/k", ":/", "host:99999/k"]),
+    texts(40),
+)
+entries = st.lists(
+    st.builds(common_pb2.WeightEntry, name=texts(8), dtype=st.sampled_from(["float32", "int8", "x"]),
+              shape=st.lists(edge_ints(*INT64), max_size=4), offset=edge_ints(*INT64),
+              nbytes=edge_ints(*INT64)),
+    max_size=3,
+)  # fmt: skip
+manifests = st.one_of(
+    st.builds(common_pb2.WeightManifest, version=edge_ints(*INT64),
+              transport=st.one_of(st.sampled_from(["nccl", "shm", "grpc"]), texts(8)),
+              handle=handles, total_bytes=edge_ints(*INT64), checksum=texts(16), entries=entries),
+    messages(common_pb2.WeightManifest), garbage(common_pb2.WeightManifest),
+)  # fmt: skip
+
+
+@settings(max_examples=examples(25), **SETTINGS)
+@given(request=manifests)
+def test_load_weights_from_manifest(
+    svc: Service, request: common_pb2.WeightManifest | None
+) -> None:
+    """Refused promptly (never past the deadline), whatever the handle names."""
+    call(svc, "LoadWeightsFromManifest", stub(svc).LoadWeightsFromManifest, request,
+         forbid=[grpc.StatusCode.DEADLINE_EXCEEDED])  # fmt: skip
+
+
 @settings(max_examples=examples(15), **SETTINGS)
 @given(request=st.one_of(messages(rollout_pb2.InfoRequest), garbage(rollout_pb2.InfoRequest)))
 def test_info(svc: Service, request: rollout_pb2.InfoRequest | None) -> None:

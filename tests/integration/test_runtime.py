@@ -67,6 +67,19 @@ async def test_health_serving_then_not_serving_while_draining(runtime: ServiceRu
         assert runtime.load.in_flight == 0
 
 
+async def test_health_list_names_every_service_with_its_status(runtime: ServiceRuntime) -> None:
+    async with make_channel(runtime.endpoint) as channel:
+        stub = health_pb2_grpc.HealthStub(channel)
+        listed = await stub.List(health_pb2.HealthListRequest(), timeout=2)
+        assert {s: r.status for s, r in listed.statuses.items()} == {
+            "": SERVING,
+            "yatt.v1.DiagnosticsService": SERVING,
+        }
+        await runtime.drain(0)
+        listed = await stub.List(health_pb2.HealthListRequest(), timeout=2)
+        assert {r.status for r in listed.statuses.values()} == {NOT_SERVING}
+
+
 async def test_oversized_message_then_next_call_served(runtime: ServiceRuntime) -> None:
     async with make_channel(runtime.endpoint, max_message_bytes=8 << 20) as channel:
         stub = diagnostics_pb2_grpc.DiagnosticsServiceStub(channel)

@@ -14,13 +14,13 @@ from typing import Any
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from grpc_health.v1._async import HealthServicer
 from grpc_reflection.v1alpha import reflection
 
 from yatt.config.common import ServerConfig
 from yatt.protos import diagnostics_pb2_grpc
 from yatt.rpc.admission import AdmissionGate
 from yatt.rpc.diagnostics import DiagnosticsServicer
+from yatt.rpc.health import HealthServicer
 from yatt.rpc.interceptor import AdmissionInterceptor
 from yatt.security.auth import TokenAuthInterceptor
 from yatt.security.credentials import is_loopback, server_credentials, server_tokens

@@ -15,20 +15,41 @@ from typing import Any
 
 import torch
 
-from yatt.errors import FailedPrecondition, InvalidArgument
+from yatt.errors import FailedPrecondition, InvalidArgument, Unavailable
 from yatt.protos import rollout_pb2_grpc
 from yatt.rpc.channel import make_channel
 from yatt.transport.base import Delivery, WeightReceiver, WeightSender
 from yatt.transport.manifest import WeightManifest, check_entries, layout, manifest_to_proto
 
 TIMEOUT = timedelta(seconds=120)
+# Reaching the trainer's rendezvous store: a handle naming a host where nothing listens must
+# fail within seconds, not hold a thread (and a SIGTERM) for TIMEOUT.
+CONNECT_TIMEOUT = timedelta(seconds=5)
+
+
+def require_nccl() -> None:
+    import torch.distributed as dist
+
+    if not torch.cuda.is_available() or not dist.is_nccl_available():
+        raise FailedPrecondition("the nccl weight transport needs CUDA and NCCL")
+
+
+def connect_store(host: str, port: int, timeout: timedelta = CONNECT_TIMEOUT) -> Any:
+    """A client of the trainer's TCPStore, or Unavailable when it cannot be reached in time."""
+    import torch.distributed as dist
+
+    try:
+        store = dist.TCPStore(host, port, is_master=False, timeout=timeout)
+    except (RuntimeError, OSError) as exc:  # DistStoreError is a RuntimeError
+        raise Unavailable(f"nccl rendezvous {host}:{port} unreachable: {exc}") from None
+    store.set_timeout(TIMEOUT)  # later waits (the trainer joining the group) may take longer
+    return store
 
 
 def _group(store: Any, key: str, rank: int) -> Any:
     import torch.distributed as dist
 
-    if not torch.cuda.is_available() or not dist.is_nccl_available():
-        raise FailedPrecondition("the nccl weight transport needs CUDA and NCCL")
+    require_nccl()
     options = dist.ProcessGroupNCCL.Options()
     options._timeout = TIMEOUT
     return dist.ProcessGroupNCCL(dist.PrefixStore(key, store), rank, 2, options)
@@ -106,16 +127,15 @@ class NcclReceiver(WeightReceiver):
         self._held: dict[int, dict[str, torch.Tensor]] = {}
 
     def receive(self, manifest: WeightManifest) -> Mapping[str, torch.Tensor]:
-        import torch.distributed as dist
-
         dtypes = check_entries(manifest)
         address, _, key = manifest.handle.partition("/")
         host, _, port = address.rpartition(":")
-        if not key or not host or not port.isdigit():
+        if not key or not host or not port.isdigit() or not 0 < int(port) < 65536:
             raise InvalidArgument(f"nccl handle {manifest.handle!r} is not HOST:PORT/KEY")
         group = self._groups.get(manifest.handle)
         if group is None:
-            store = dist.TCPStore(host, int(port), is_master=False, timeout=TIMEOUT)
+            require_nccl()
+            store = connect_store(host, int(port))
             group = self._groups[manifest.handle] = _group(store, key, 1)
         out = {
             e.name: torch.empty(e.shape, dtype=dtypes[e.name], device=self.device)
