@@ -99,15 +99,27 @@ def commit(root: Path, tag: str, state: dict[str, Any], keep: int) -> Path:
             "checkpoint %s staged, not committed; pausing %.1fs (%s)", tag, pause, PAUSE_ENV
         )
         time.sleep(pause)
-    final = root / tag
-    if final.exists():
-        # The same step again (after a replay): the new copy replaces the old one.
-        shutil.rmtree(final)
+    # The same step again (after a replay, or a Checkpoint RPC reusing the tag): the new copy
+    # goes in under a fresh name and `latest` moves to it before the old copy is removed, so a
+    # crash at any point leaves `latest` naming a whole checkpoint.
+    final = _unused_name(root, tag)
     os.replace(staged, final)
     fsync_dir(root)
-    atomic_write_bytes(root / LATEST, tag.encode())
+    atomic_write_bytes(root / LATEST, final.name.encode())
+    for old in root.glob(f"{tag}*"):
+        if old != final and old.is_dir() and old.name.partition(".")[0] == tag:
+            shutil.rmtree(old, ignore_errors=True)
     prune(root, keep)
     return final
+
+
+def _unused_name(root: Path, tag: str) -> Path:
+    """root/tag, or root/tag.N for the first N not taken."""
+    candidate, n = root / tag, 0
+    while candidate.exists():
+        n += 1
+        candidate = root / f"{tag}.{n}"
+    return candidate
 
 
 def prune(root: Path, keep: int) -> None:
