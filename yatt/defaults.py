@@ -6,3 +6,6 @@ DEFAULT_ETCD = "127.0.0.1:2379"
 MAX_MESSAGE_BYTES = 64 * 1024 * 1024
 # Pieces of a tensor stream; 4 MiB keeps per-message overhead low and memory flat.
 CHUNK_BYTES = 4 * 1024 * 1024
+# A job's start (Unix time, or a file holding it), exported by `yatt up` to every process;
+# the sim reward plugin's schedules can count from it.
+JOB_START_ENV = "YATT_JOB_START"

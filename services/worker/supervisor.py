@@ -10,7 +10,6 @@ import asyncio
 import contextlib
 import logging
 import os
-import sys
 import time
 from typing import Any
 
@@ -18,12 +17,14 @@ import aetcd
 
 from yatt import keys
 from yatt.codec.meta import pack
+from yatt.config.loader import format_overrides
+from yatt.coordination.assignments import decode_assignment
 from yatt.coordination.client import ETCD_ERRORS, backoff, cancel_watch
 from yatt.coordination.membership import Membership
 from yatt.errors import InvalidArgument
 from yatt.placement.leader import WORKER_ROLE, worker_instance
 from yatt.placement.state import roles_of
-from yatt.placement.store import decode_assignment
+from yatt.process.registry import command
 
 from .child import ChildFailed, ChildService
 from .config import WorkerConfig
@@ -123,18 +124,15 @@ class WorkerSupervisor:
 
     def _child_for(self, role: str) -> ChildService:
         spec = self.cfg.roles[role]
-        argv = [self.cfg.python or sys.executable, "-m", "yatt.cli", "serve", role]
-        if spec.config is not None:
-            argv += ["--config", str(spec.config)]
-        sets = [
-            f"registration.job={self.cfg.job}",
-            f"registration.slot={self.cfg.slot}",
-            f"etcd.endpoint={self.cfg.etcd.endpoint}",
-            f"etcd.lease_ttl_s={self.cfg.etcd.lease_ttl_s}",
-            *spec.overrides,
-        ]
-        for item in sets:
-            argv += ["--set", item]
+        wiring = format_overrides(
+            {
+                "registration.job": self.cfg.job,
+                "registration.slot": self.cfg.slot,
+                "etcd.endpoint": self.cfg.etcd.endpoint,
+                "etcd.lease_ttl_s": self.cfg.etcd.lease_ttl_s,
+            }
+        )
+        argv = command(role, spec.config, [*wiring, *spec.overrides], python=self.cfg.python)
         env = {**os.environ, "PYTHONUNBUFFERED": "1", **spec.env}
         if self.cfg.device == "cuda":
             device = self.cfg.cuda_device if self.cfg.cuda_device is not None else self.cfg.slot
