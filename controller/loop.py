@@ -65,8 +65,7 @@ class Controller:
             metrics.SAMPLES_PER_S.labels(self.cfg.job).set(rate)
 
     async def run(self) -> None:
-        # The controller is configured by flags; its /metrics port comes from YATT_METRICS_PORT.
-        exporter = metrics.start_exporter(metrics.MetricsConfig.from_env())
+        exporter = metrics.start_exporter(self.cfg.metrics)
         if exporter is not None:
             print(f"yatt controller metrics on {exporter.url}", flush=True)
         try:

@@ -19,8 +19,9 @@ from yatt import keys
 from yatt.codec.meta import pack
 from yatt.config.loader import format_overrides
 from yatt.coordination.assignments import decode_assignment
-from yatt.coordination.client import ETCD_ERRORS, backoff, cancel_watch
+from yatt.coordination.client import ETCD_ERRORS
 from yatt.coordination.membership import Membership
+from yatt.coordination.watch import follow
 from yatt.errors import InvalidArgument
 from yatt.placement.leader import WORKER_ROLE, worker_instance
 from yatt.placement.state import roles_of
@@ -101,24 +102,14 @@ class WorkerSupervisor:
             return None
 
     async def _watch_assignment(self) -> None:
-        key = keys.assign(self.cfg.job, self.cfg.slot).encode()
-        delays = backoff()
-        while True:
-            try:
-                listing = await self.client.get_range(key, key + b"\0")
-                kvs = list(listing)
-                self._set_desired(self._decode(kvs[0].value) if kvs else None)
-                watch = await self.client.watch(key, start_revision=listing.header.revision + 1)
-                delays = backoff()
-                try:
-                    async for event in watch:
-                        put = event.kind == aetcd.EventKind.PUT
-                        self._set_desired(self._decode(event.kv.value) if put else None)
-                finally:
-                    await cancel_watch(watch)
-            except (*ETCD_ERRORS, aetcd.RevisionCompactedError) as exc:
-                log.warning("assignment watch broke, re-reading: %s", exc)
-                await asyncio.sleep(next(delays))
+        async def on_listing(listing: list[aetcd.KeyValue]) -> None:
+            self._set_desired(self._decode(listing[0].value) if listing else None)
+
+        async def on_event(event: aetcd.Event) -> None:
+            put = event.kind == aetcd.EventKind.PUT
+            self._set_desired(self._decode(event.kv.value) if put else None)
+
+        await follow(self.client, keys.assign(self.cfg.job, self.cfg.slot), on_listing, on_event)
 
     # -- children ----------------------------------------------------------------------------
 
