@@ -23,19 +23,19 @@ import psutil
 import yaml
 
 from yatt.codec.meta import pack
+from yatt.process.handle import ProcessHandle
 from yatt.protos import common_pb2, reward_pb2, reward_pb2_grpc, rollout_pb2, rollout_pb2_grpc
-from yatt.testing.procs import ChildProcess
 
 GOAL = 1.5
 READY = "yatt {} serving on (\\S+)"
 
 
-def start(name: str, *args: str) -> tuple[ChildProcess, str]:
-    proc = ChildProcess.python("-m", "yatt.cli", "serve", name, *args, name=name).start()
+def start(name: str, *args: str) -> tuple[ProcessHandle, str]:
+    proc = ProcessHandle.python("-m", "yatt.cli", "serve", name, *args, name=name).start()
     return proc, READY.format(name)
 
 
-def wait(proc: ChildProcess, pattern: str) -> str:
+def wait(proc: ProcessHandle, pattern: str) -> str:
     return re.search(pattern, proc.wait_for_line(re.compile(pattern), timeout=180)).group(1)  # type: ignore[union-attr]
 
 

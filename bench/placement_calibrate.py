@@ -27,6 +27,7 @@ from yatt import keys  # noqa: E402
 from yatt.config.common import EtcdConfig  # noqa: E402
 from yatt.coordination.client import connect  # noqa: E402
 from yatt.placement.store import encode_assignment  # noqa: E402
+from yatt.process.handle import ProcessHandle  # noqa: E402
 from yatt.protos import (  # noqa: E402
     common_pb2,
     reference_pb2_grpc,
@@ -40,7 +41,6 @@ from yatt.services.reference.core import TokenSequence  # noqa: E402
 from yatt.services.reward import convert as reward_convert  # noqa: E402
 from yatt.services.reward.plugins.base import RewardSample  # noqa: E402
 from yatt.testing.etcd import EtcdServer  # noqa: E402
-from yatt.testing.procs import ChildProcess  # noqa: E402
 
 GROUP, MAX_NEW = 8, 32  # one item: a prompt group of 8 samples, up to 32 new tokens each
 ONE_DEVICE = {"max_concurrency": 1}  # a slot serves one request at a time
@@ -60,8 +60,8 @@ def _configs(root: Path, model: Path) -> dict[str, Path]:
     return out
 
 
-def _serve(role: str, config: Path) -> tuple[ChildProcess, str]:
-    proc = ChildProcess.python("-m", "yatt.cli", "serve", role, "--config", str(config))
+def _serve(role: str, config: Path) -> tuple[ProcessHandle, str]:
+    proc = ProcessHandle.python("-m", "yatt.cli", "serve", role, "--config", str(config))
     proc.start()
     line = proc.wait_for_line(f"yatt {role} serving on", timeout=180)
     return proc, line.rsplit(" ", 1)[-1].strip()
@@ -83,7 +83,7 @@ async def service_times(root: Path, model: Path, rounds: int) -> dict[str, tuple
     """(seconds per item, its coefficient of variation) for rollout, reward (rule), judge
     (generative) and reference, and the completions' mean length."""
     cfgs = _configs(root, model)
-    procs: list[ChildProcess] = []
+    procs: list[ProcessHandle] = []
     try:
         ends = {}
         for role in ("rollout", "reward", "reference"):
@@ -137,7 +137,7 @@ async def service_times(root: Path, model: Path, rounds: int) -> dict[str, tuple
             proc.stop(timeout=30)
 
 
-async def _new_line(proc: ChildProcess, text: str, after: int, timeout: float) -> None:
+async def _new_line(proc: ProcessHandle, text: str, after: int, timeout: float) -> None:
     """Waits for a line containing `text` among those printed after the first `after`."""
     deadline = time.monotonic() + timeout
     while not any(text in line for line in proc.output().splitlines()[after:]):
@@ -159,7 +159,7 @@ async def switch_times(root: Path, model: Path) -> dict[str, float]:
         await client.put(keys.assign(job, 0).encode(), encode_assignment("reward"))
         argv = ["-m", "yatt.services.worker", "--slot", "0", "--job", job, "--etcd"]
         argv += [etcd.endpoint, "--config", str(worker_cfg), "--set", "etcd.lease_ttl_s=2"]
-        worker = ChildProcess.python(*argv, name="worker-0").start()
+        worker = ProcessHandle.python(*argv, name="worker-0").start()
         out: dict[str, float] = {}
         try:
             await worker.wait_for_line_async("slot 0 serving reward", timeout=180)

@@ -27,6 +27,7 @@ from yatt.controller.pool import RolePool  # noqa: E402
 from yatt.coordination.client import connect  # noqa: E402
 from yatt.placement.history import read_history  # noqa: E402
 from yatt.placement.store import read_assignments  # noqa: E402
+from yatt.process.handle import ProcessHandle  # noqa: E402
 from yatt.protos import (  # noqa: E402
     common_pb2,
     reward_pb2,
@@ -35,7 +36,6 @@ from yatt.protos import (  # noqa: E402
     rollout_pb2_grpc,  # noqa: E402
 )
 from yatt.testing.etcd import EtcdServer  # noqa: E402
-from yatt.testing.procs import ChildProcess  # noqa: E402
 
 SLOTS, SPLIT = 5, {"rollout": 3, "reward": 2}  # best static split of the two phases below
 STEP_S, MAX_NEW = 0.01, 32  # rollout: ~24 decode steps of 10 ms per item -> ~0.24 s
@@ -118,14 +118,14 @@ async def drive(client, job: str) -> tuple[float, float]:  # noqa: ANN001
 async def run_one(root: Path, model: Path, etcd: EtcdServer, policy: str) -> dict:
     worker_cfg, placement_cfg = write_configs(root, model, etcd.endpoint, policy)
     client = await connect(EtcdConfig(endpoint=etcd.endpoint))
-    procs = [ChildProcess.python("-m", "yatt.placement", "run", "--config", str(placement_cfg),
+    procs = [ProcessHandle.python("-m", "yatt.placement", "run", "--config", str(placement_cfg),
                                  name=f"placement-{policy}").start()]  # fmt: skip
     try:
         await procs[0].wait_for_line_async("yatt placement leading", timeout=120)
         for slot in range(SLOTS):
             argv = ["-m", "yatt.services.worker", "--slot", str(slot), "--job", policy]
             argv += ["--etcd", etcd.endpoint, "--config", str(worker_cfg)]
-            procs.append(ChildProcess.python(*argv, "--set", "etcd.lease_ttl_s=2").start())
+            procs.append(ProcessHandle.python(*argv, "--set", "etcd.lease_ttl_s=2").start())
         start = await read_assignments(client, policy)
         for slot, proc in enumerate(procs[1:]):
             await proc.wait_for_line_async(f"serving {start[slot]}", timeout=240)

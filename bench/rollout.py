@@ -23,9 +23,9 @@ from rich.table import Table  # noqa: E402
 
 from yatt.models.init import init_model  # noqa: E402
 from yatt.models.load import load_tokenizer  # noqa: E402
+from yatt.process.handle import ProcessHandle  # noqa: E402
 from yatt.services.rollout.engines import build_engine  # noqa: E402
 from yatt.services.rollout.engines.base import PromptInput, SamplingParams  # noqa: E402
-from yatt.testing.procs import ChildProcess  # noqa: E402
 
 
 def make_prompts(tokenizer, count: int) -> list[PromptInput]:  # noqa: ANN001
@@ -118,7 +118,7 @@ def main() -> None:
     )
     greedy = SamplingParams(temperature=0.0, max_new_tokens=max_new, n=1)
 
-    proc = ChildProcess.python(
+    proc = ProcessHandle.python(
         "-m", "yatt.cli", "serve", "rollout", "--set", f"model.path={model_dir}",
         "--set", f"threads={args.threads}", "--set", f"max_batch={prompts_n * n}", name="rollout",
     ).start()  # fmt: skip

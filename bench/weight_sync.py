@@ -28,8 +28,8 @@ import yaml  # noqa: E402
 from yatt.models.init import init_model  # noqa: E402
 from yatt.models.load import load_causal_lm  # noqa: E402
 from yatt.models.presets import ModelPreset  # noqa: E402
+from yatt.process.handle import ProcessHandle  # noqa: E402
 from yatt.services.trainer.worker import policy_tensors  # noqa: E402
-from yatt.testing.procs import ChildProcess  # noqa: E402
 from yatt.transport.base import WeightSender  # noqa: E402
 from yatt.transport.grpc import GrpcSender  # noqa: E402
 from yatt.transport.shm import ShmSender  # noqa: E402
@@ -61,13 +61,13 @@ def memcpy_mbps(nbytes: int, repeats: int = 5) -> float:
 
 async def start_rollouts(
     model_dir: Path, work: Path, n: int
-) -> tuple[list[ChildProcess], list[str]]:
+) -> tuple[list[ProcessHandle], list[str]]:
     config = work / f"rollout-{model_dir.name}.yaml"
     config.write_text(
         yaml.safe_dump({"model": {"path": str(model_dir)}, "engine": "hf", "threads": 1})
     )
     procs = [
-        ChildProcess.python("-m", "yatt.services.rollout", "--config", str(config), name=f"r{i}")
+        ProcessHandle.python("-m", "yatt.services.rollout", "--config", str(config), name=f"r{i}")
         for i in range(n)
     ]
     for p in procs:

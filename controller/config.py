@@ -8,7 +8,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from yatt.config.common import EtcdConfig
+from yatt.config.common import EtcdConfig, MetricsConfig
 from yatt.config.loader import ConfigModel
 
 ADVANTAGES = ("grpo", "dr_grpo", "rloo", "reinforce_pp")
@@ -136,3 +136,8 @@ class ControllerConfig(ConfigModel):
         None, gt=0, description="Override the job's controller.shards_in_flight for this process."
     )
     exit_when_done: bool = Field(True, description="Exit once every shard of every epoch is done.")
+    metrics: MetricsConfig = Field(
+        default_factory=MetricsConfig,
+        description="Prometheus /metrics (off unless metrics.port is set), as a service's "
+        "server.metrics.",
+    )

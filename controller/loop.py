@@ -17,7 +17,7 @@ import aetcd
 import yaml
 
 from yatt import keys, metrics
-from yatt.codec.meta import pack, unpack_map
+from yatt.codec.meta import pack
 from yatt.config import load_config
 from yatt.controller.config import ControllerConfig, JobConfig
 from yatt.controller.dataset import PromptDataset
@@ -25,6 +25,7 @@ from yatt.controller.pool import RolePool
 from yatt.controller.shard import Pools, ShardFailed, ShardRunner
 from yatt.coordination.claims import ShardClaims, decode_shard, epoch_progress
 from yatt.coordination.client import ETCD_ERRORS, connect
+from yatt.coordination.jobstate import job_state, set_job_state
 from yatt.coordination.lease import SessionLease
 from yatt.coordination.membership import Membership
 from yatt.errors import Unavailable
@@ -40,15 +41,6 @@ async def read_job(client: aetcd.Client, job: str) -> JobConfig:
     if kv is None:
         raise LookupError(f"job {job!r} has no config in etcd (submit it with `yatt train`)")
     return load_config(JobConfig, data=yaml.safe_load(kv.value.decode()))
-
-
-async def job_state(client: aetcd.Client, job: str) -> dict[str, Any]:
-    kv = await client.get(keys.status(job).encode())
-    return {"state": "running"} if kv is None else unpack_map(kv.value, what="job status")
-
-
-async def set_job_state(client: aetcd.Client, job: str, state: str, reason: str = "") -> None:
-    await client.put(keys.status(job).encode(), pack({"state": state, "reason": reason}))
 
 
 class Controller:
@@ -73,8 +65,7 @@ class Controller:
             metrics.SAMPLES_PER_S.labels(self.cfg.job).set(rate)
 
     async def run(self) -> None:
-        # The controller is configured by flags; its /metrics port comes from YATT_METRICS_PORT.
-        exporter = metrics.start_exporter(metrics.MetricsConfig.from_env())
+        exporter = metrics.start_exporter(self.cfg.metrics)
         if exporter is not None:
             print(f"yatt controller metrics on {exporter.url}", flush=True)
         try:

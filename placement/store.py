@@ -6,33 +6,13 @@ unit it is moved from, so a deposed leader or a stale plan can never overwrite a
 
 from __future__ import annotations
 
-import time
-from typing import Any
-
 import aetcd
 
 from yatt import keys
-from yatt.codec.meta import pack, unpack
+from yatt.coordination.assignments import decode_assignment, encode_assignment, slot_of
 
 from .history import encode_move
 from .state import Move
-
-
-def encode_assignment(unit: str, by: str = "") -> bytes:
-    return pack({"role": unit, "time": time.time(), "by": by})
-
-
-def decode_assignment(data: bytes) -> str | None:
-    """The unit in an assignment value (a msgpack map with `role`, or a bare string)."""
-    raw: Any = unpack(data, what="slot assignment")
-    if isinstance(raw, dict):
-        raw = raw.get("role")
-    return raw if isinstance(raw, str) and raw else None
-
-
-def slot_of(key: bytes) -> int | None:
-    tail = key.rsplit(b"/", 1)[1]
-    return int(tail) if tail.isdigit() else None
 
 
 async def read_assignments(client: aetcd.Client, job: str) -> dict[int, str]:

@@ -15,6 +15,9 @@ export TORCH_EXTENSIONS_DIR="${TORCH_EXTENSIONS_DIR:-$PWD/.torch_extensions}"
 
 echo "== ruff"
 .venv/bin/ruff check .
+.venv/bin/ruff format --check .
+echo "== import contracts (layers)"
+bash scripts/lint_imports.sh
 echo "== mypy"
 .venv/bin/mypy --no-error-summary yatt services controller placement bench
 

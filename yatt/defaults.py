@@ -10,3 +10,6 @@ CHUNK_BYTES = 4 * 1024 * 1024
 # a huge one would pass the message size limit.
 MIN_CHUNK_BYTES = 64 * 1024
 MAX_CHUNK_BYTES = 16 * 1024 * 1024
+# A job's start (Unix time, or a file holding it), exported by `yatt up` to every process;
+# the sim reward plugin's schedules can count from it.
+JOB_START_ENV = "YATT_JOB_START"

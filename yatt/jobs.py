@@ -16,10 +16,10 @@ from yatt.codec.meta import unpack_map
 from yatt.config import dump_config
 from yatt.controller.config import JobConfig
 from yatt.controller.dataset import PromptDataset
-from yatt.controller.loop import job_state, set_job_state
+from yatt.coordination.assignments import decode_assignment, slot_of
 from yatt.coordination.claims import decode_shard, publish_shards
+from yatt.coordination.jobstate import job_state, set_job_state
 from yatt.errors import ConfigError
-from yatt.placement.store import decode_assignment, slot_of
 
 # Members that are not model-serving roles (left out of JobProgress.roles).
 SUPPORT_ROLES = ("controller", "trainer", "worker", "placement")

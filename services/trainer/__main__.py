@@ -1,6 +1,6 @@
 """`python -m yatt.services.trainer --config F --set k=v`: the same as `yatt serve trainer`."""
 
-from yatt.commands.serve import module_main
+from yatt.process.main import module_main
 
 if __name__ == "__main__":
-    module_main("trainer")
+    module_main("trainer", prog="python -m yatt.services.trainer")

@@ -16,7 +16,6 @@ import json
 import logging
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -26,6 +25,7 @@ from typing import Any
 import torch
 import torch.distributed as dist
 
+from yatt.process.ports import free_port
 from yatt.services.trainer.config import TrainerConfig
 from yatt.services.trainer.engine import init_distributed, prefer_cpu_accelerator
 
@@ -40,12 +40,6 @@ def command_group() -> Any:
     if _GROUP is None:
         _GROUP = dist.new_group(backend="gloo")
     return _GROUP
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def die_with_parent(parent_pid: int) -> None:

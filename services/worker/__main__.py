@@ -1,7 +1,6 @@
-"""`python -m yatt.services.worker --slot N --job J ...` = `yatt worker ...`."""
+"""`python -m yatt.services.worker --slot N --job J ...`: the same as `yatt worker ...`."""
 
-import typer
+from yatt.process.main import module_main
 
-from yatt.commands.worker import worker
-
-typer.run(worker)
+if __name__ == "__main__":
+    module_main("worker", prog="python -m yatt.services.worker")

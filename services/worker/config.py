@@ -15,7 +15,7 @@ from yatt.config.loader import ConfigModel
 
 
 class RoleSpec(ConfigModel):
-    """How the worker starts one role's service (`python -m yatt.cli serve ROLE ...`)."""
+    """How the worker starts one role's service (`python -m yatt.process ROLE ...`)."""
 
     config: Path | None = Field(None, description="The role's service config file.")
     overrides: list[str] = Field(

@@ -10,7 +10,6 @@ import asyncio
 import contextlib
 import logging
 import os
-import sys
 import time
 from typing import Any
 
@@ -18,12 +17,15 @@ import aetcd
 
 from yatt import keys
 from yatt.codec.meta import pack
-from yatt.coordination.client import ETCD_ERRORS, backoff, cancel_watch
+from yatt.config.loader import format_overrides
+from yatt.coordination.assignments import decode_assignment
+from yatt.coordination.client import ETCD_ERRORS
 from yatt.coordination.membership import Membership
+from yatt.coordination.watch import follow
 from yatt.errors import InvalidArgument
 from yatt.placement.leader import WORKER_ROLE, worker_instance
 from yatt.placement.state import roles_of
-from yatt.placement.store import decode_assignment
+from yatt.process.registry import command
 
 from .child import ChildFailed, ChildService
 from .config import WorkerConfig
@@ -100,41 +102,28 @@ class WorkerSupervisor:
             return None
 
     async def _watch_assignment(self) -> None:
-        key = keys.assign(self.cfg.job, self.cfg.slot).encode()
-        delays = backoff()
-        while True:
-            try:
-                listing = await self.client.get_range(key, key + b"\0")
-                kvs = list(listing)
-                self._set_desired(self._decode(kvs[0].value) if kvs else None)
-                watch = await self.client.watch(key, start_revision=listing.header.revision + 1)
-                delays = backoff()
-                try:
-                    async for event in watch:
-                        put = event.kind == aetcd.EventKind.PUT
-                        self._set_desired(self._decode(event.kv.value) if put else None)
-                finally:
-                    await cancel_watch(watch)
-            except (*ETCD_ERRORS, aetcd.RevisionCompactedError) as exc:
-                log.warning("assignment watch broke, re-reading: %s", exc)
-                await asyncio.sleep(next(delays))
+        async def on_listing(listing: list[aetcd.KeyValue]) -> None:
+            self._set_desired(self._decode(listing[0].value) if listing else None)
+
+        async def on_event(event: aetcd.Event) -> None:
+            put = event.kind == aetcd.EventKind.PUT
+            self._set_desired(self._decode(event.kv.value) if put else None)
+
+        await follow(self.client, keys.assign(self.cfg.job, self.cfg.slot), on_listing, on_event)
 
     # -- children ----------------------------------------------------------------------------
 
     def _child_for(self, role: str) -> ChildService:
         spec = self.cfg.roles[role]
-        argv = [self.cfg.python or sys.executable, "-m", "yatt.cli", "serve", role]
-        if spec.config is not None:
-            argv += ["--config", str(spec.config)]
-        sets = [
-            f"registration.job={self.cfg.job}",
-            f"registration.slot={self.cfg.slot}",
-            f"etcd.endpoint={self.cfg.etcd.endpoint}",
-            f"etcd.lease_ttl_s={self.cfg.etcd.lease_ttl_s}",
-            *spec.overrides,
-        ]
-        for item in sets:
-            argv += ["--set", item]
+        wiring = format_overrides(
+            {
+                "registration.job": self.cfg.job,
+                "registration.slot": self.cfg.slot,
+                "etcd.endpoint": self.cfg.etcd.endpoint,
+                "etcd.lease_ttl_s": self.cfg.etcd.lease_ttl_s,
+            }
+        )
+        argv = command(role, spec.config, [*wiring, *spec.overrides], python=self.cfg.python)
         env = {**os.environ, "PYTHONUNBUFFERED": "1", **spec.env}
         if self.cfg.device == "cuda":
             device = self.cfg.cuda_device if self.cfg.cuda_device is not None else self.cfg.slot

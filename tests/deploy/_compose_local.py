@@ -17,8 +17,8 @@ from typing import Any
 
 import yaml
 
-from yatt.cluster.process import ManagedProcess
-from yatt.testing.procs import free_port
+from yatt.process.handle import ProcessHandle
+from yatt.process.ports import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 COMPOSE = REPO / "deploy" / "docker-compose.yml"
@@ -57,7 +57,7 @@ class LocalCompose:
         self.etcd_port, self.peer_port = free_port(), free_port()
         self.volumes = {name: run_dir / "volumes" / name for name in self.spec.get("volumes", {})}
         self.configs = run_dir / "configs"
-        self.processes: dict[str, ManagedProcess] = {}
+        self.processes: dict[str, ProcessHandle] = {}
         self.ports: dict[str, dict[int, int]] = {}  # instance -> container port -> local port
         self._healthy: set[str] = set()
 
@@ -132,7 +132,9 @@ class LocalCompose:
             self.ports[instance] = ports
             argv = self._command(service, ports)
             log = self.run_dir / "logs" / f"{instance}.log"
-            proc = ManagedProcess(instance, argv, log, env=self._env(service, ports)).start()
+            proc = ProcessHandle(
+                argv, name=instance, log_path=log, env=self._env(service, ports)
+            ).start()
             self.processes[instance] = proc
         return instances
 

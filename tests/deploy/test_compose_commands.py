@@ -130,7 +130,7 @@ async def test_compose_services_run_a_job_and_serve_metrics_and_clients(
     assert total(placement, "yatt_placement_leader", job=JOB) == 1
 
     # Structured logs: JSON lines naming job, role and instance.
-    lines = compose.processes["rollout"].log_text().splitlines()
+    lines = compose.processes["rollout"].output().splitlines()
     records = [json.loads(x) for x in lines if x.startswith("{")]
     assert records and all(r["job"] == JOB and r["role"] == "rollout" for r in records)
 

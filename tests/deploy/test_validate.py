@@ -114,15 +114,17 @@ def test_configmap_holds_the_same_configs_as_compose() -> None:
 
 
 def test_every_deploy_config_loads() -> None:
-    from yatt.commands.serve import config_class
     from yatt.config import load_config
     from yatt.controller.config import JobConfig
     from yatt.placement.config import load_placement_config
+    from yatt.process.registry import process_spec
 
     configs = DEPLOY / "configs"
     for role in ("rollout", "reward", "reference", "trainer"):
         cfg = load_config(
-            config_class(role), configs / f"{role}.yaml", ["server.metrics.port=9090"]
+            process_spec(role).config_class(),
+            configs / f"{role}.yaml",
+            ["server.metrics.port=9090"],
         )
         assert cfg.registration.job == "demo" and cfg.server.metrics.port == 9090
     assert load_placement_config(configs / "placement.yaml", []).job == "demo"

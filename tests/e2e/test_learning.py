@@ -16,7 +16,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from yatt.testing.procs import ChildProcess
+from yatt.process.handle import ProcessHandle
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.timeout(900)]
 
@@ -26,7 +26,7 @@ MARGIN = 0.04
 
 def test_demo_learns_arithmetic_and_reports(tmp_path: Path) -> None:
     run = tmp_path / "run"
-    proc = ChildProcess(
+    proc = ProcessHandle(
         [sys.executable, "-m", "yatt.cli", "up", str(REPO / "examples" / "demo.yaml"),
          "--out", str(run), "--set", f"model.path={tmp_path / 'model'}"],
         cwd=str(tmp_path),

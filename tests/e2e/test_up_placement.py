@@ -24,7 +24,7 @@ import yaml
 from yatt import keys
 from yatt.config.common import EtcdConfig
 from yatt.coordination.client import connect
-from yatt.testing.procs import ChildProcess
+from yatt.process.handle import ProcessHandle
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.timeout(600)]
 
@@ -52,7 +52,7 @@ def shortened(tmp_path: Path) -> Path:
     return path
 
 
-async def watch_roles(endpoint: str, job: str, proc: ChildProcess) -> list[Counter[str]]:
+async def watch_roles(endpoint: str, job: str, proc: ProcessHandle) -> list[Counter[str]]:
     """Registered instances per placed role, every 0.3 s from job submission to the end."""
     client = await connect(EtcdConfig(endpoint=endpoint))
     seen: list[Counter[str]] = []
@@ -76,7 +76,7 @@ async def test_up_moves_a_slot_to_the_slow_reward(tmp_path: Path) -> None:
     run = tmp_path / "run"
     config = shortened(tmp_path)
     job = yaml.safe_load(config.read_text())["job"]["job"]
-    proc = ChildProcess(
+    proc = ProcessHandle(
         [sys.executable, "-m", "yatt.cli", "up", str(config), "--out", str(run)],
         cwd=str(tmp_path),
     ).start()

@@ -17,11 +17,11 @@ import aetcd
 
 from yatt import keys
 from yatt.cluster.local import SERVING, LocalCluster
-from yatt.cluster.process import ManagedProcess
 from yatt.codec.meta import unpack, unpack_map
 from yatt.config import load_config
 from yatt.controller.config import JobConfig
 from yatt.jobs import read_progress
+from yatt.process.handle import ProcessHandle
 
 REPO = Path(__file__).resolve().parents[2]
 TRAINER_ENV = {
@@ -47,7 +47,7 @@ def trainer_config(
 
 def start_trainer(
     cluster: LocalCluster, config: dict[str, Any], env: dict[str, str] | None = None
-) -> ManagedProcess:
+) -> ProcessHandle:
     """(Re)starts the trainer under the name "trainer" with config (same config = resume)."""
     return cluster.serve(
         "trainer", "trainer", config, wait=False, env={**TRAINER_ENV, **(env or {})}
@@ -57,10 +57,10 @@ def start_trainer(
 def restart_trainer(cluster: LocalCluster, config: dict[str, Any], timeout: float = 240) -> str:
     """Starts the trainer again (same name, config, log file); returns its new endpoint once it
     serves. The log is appended to, so readiness is a *new* "serving on" line."""
-    before = len(re.findall(SERVING, cluster.processes["trainer"].log_text()))
+    before = len(re.findall(SERVING, cluster.processes["trainer"].output()))
     proc = start_trainer(cluster, config)
     deadline = time.monotonic() + timeout
-    while len(found := re.findall(SERVING, proc.log_text())) <= before:
+    while len(found := re.findall(SERVING, proc.output())) <= before:
         assert proc.alive() and time.monotonic() < deadline, proc.tail()
         time.sleep(0.2)
     cluster.endpoints["trainer"] = found[-1]
@@ -179,4 +179,4 @@ async def assert_exactly_once(
 
 
 def log_lines(cluster: LocalCluster, name: str, needle: str) -> list[str]:
-    return [line for line in cluster.processes[name].log_text().splitlines() if needle in line]
+    return [line for line in cluster.processes[name].output().splitlines() if needle in line]

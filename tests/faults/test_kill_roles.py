@@ -49,7 +49,7 @@ def start_placement(cluster: LocalCluster, name: str) -> None:
         "policy": {"params": {"cooldown_s": 600}},
         "etcd": {"endpoint": cluster.etcd_endpoint, "lease_ttl_s": cluster.lease_ttl_s},
     })  # fmt: skip
-    cluster.run(name, ["placement", "run", "--config", str(config)])
+    cluster.start(name, "placement", config)
 
 
 async def kill_when_busy(cluster: LocalCluster, client: aetcd.Client, role: str, name: str) -> None:

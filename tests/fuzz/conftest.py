@@ -23,8 +23,8 @@ import grpc  # noqa: E402
 import pytest  # noqa: E402
 import yaml  # noqa: E402
 
+from yatt.process.handle import ProcessHandle  # noqa: E402
 from yatt.testing.etcd import EtcdServer  # noqa: E402
-from yatt.testing.procs import ChildProcess  # noqa: E402
 
 SERVICES = ("rollout", "reward", "reference", "trainer", "placement")
 # name -> (inputs tried per RPC, status code name -> count); read by pytest_terminal_summary.
@@ -57,7 +57,7 @@ def rss_bytes(pid: int) -> int:
 class Service:
     """One running service process: its endpoint, a channel, and its idle RSS."""
 
-    def __init__(self, name: str, proc: ChildProcess, ready: re.Pattern[str]) -> None:
+    def __init__(self, name: str, proc: ProcessHandle, ready: re.Pattern[str]) -> None:
         self.name, self.proc, self._ready = name, proc, ready
         self.endpoint = ""
         self.channel: grpc.Channel | None = None
@@ -112,7 +112,7 @@ class Fleet:
         return self.services[name].wait_ready()
 
     def _proc(self, name: str, *args: str) -> Service:
-        proc = ChildProcess.python(*args, name=name).start()
+        proc = ProcessHandle.python(*args, name=name).start()
         return Service(name, proc, re.compile(rf"yatt {name} serving on (\S+)"))
 
     def _start_rollout(self) -> Service:

@@ -24,8 +24,8 @@ from yatt.coordination.claims import (
     epoch_progress,
     publish_shards,
 )
+from yatt.process.handle import ProcessHandle
 from yatt.testing.etcd import EtcdServer, wait_for_key
-from yatt.testing.procs import ChildProcess
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(90)]
 
@@ -34,8 +34,8 @@ TTL = 2
 PROC = str(Path(__file__).parent / "_procs" / "coord_proc.py")
 
 
-def proc(mode: str, etcd: EtcdServer, *args: str) -> ChildProcess:
-    return ChildProcess([sys.executable, PROC, mode, "--endpoint", etcd.endpoint, *args])
+def proc(mode: str, etcd: EtcdServer, *args: str) -> ProcessHandle:
+    return ProcessHandle([sys.executable, PROC, mode, "--endpoint", etcd.endpoint, *args])
 
 
 async def test_killed_holder_loses_membership_and_claim_within_ttl(

@@ -14,8 +14,8 @@ import pytest
 from yatt import keys
 from yatt.codec.meta import pack
 from yatt.coordination import Membership, RoleDirectory
+from yatt.process.handle import ProcessHandle
 from yatt.testing.etcd import EtcdServer
-from yatt.testing.procs import ChildProcess
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
 
@@ -56,7 +56,7 @@ async def test_member_appears_changes_and_disappears(etcd_client: aetcd.Client) 
 async def test_crashed_member_disappears_after_ttl(
     etcd: EtcdServer, etcd_client: aetcd.Client
 ) -> None:
-    holder = ChildProcess(
+    holder = ProcessHandle(
         [sys.executable, PROC, "holder", "--endpoint", etcd.endpoint, "--job", JOB,
          "--role", ROLE, "--instance", "h", "--ttl", str(TTL)]
     ).start()  # fmt: skip

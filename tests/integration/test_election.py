@@ -12,8 +12,8 @@ import pytest
 
 from yatt.config.common import EtcdConfig
 from yatt.coordination import LeaderElection, SessionLease, connect
+from yatt.process.handle import ProcessHandle
 from yatt.testing.etcd import EtcdServer
-from yatt.testing.procs import ChildProcess
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
 
@@ -98,7 +98,7 @@ async def test_leader_notices_its_key_deleted(
 async def test_killed_leader_process_is_replaced_within_ttl(
     etcd: EtcdServer, etcd_config: EtcdConfig, etcd_client: aetcd.Client
 ) -> None:
-    leader = ChildProcess(
+    leader = ProcessHandle(
         [sys.executable, PROC, "candidate", "--endpoint", etcd.endpoint, "--key", KEY,
          "--instance", "proc", "--ttl", str(TTL)]
     ).start()  # fmt: skip

@@ -11,8 +11,9 @@ import pytest
 
 from yatt import keys
 from yatt.codec.meta import unpack_map
+from yatt.process.handle import ProcessHandle
+from yatt.process.ports import free_port
 from yatt.testing.etcd import EtcdServer
-from yatt.testing.procs import ChildProcess, free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(90)]
 
@@ -31,7 +32,7 @@ async def test_register_publish_load_and_deregister_on_sigterm(
     etcd: EtcdServer, etcd_client: aetcd.Client
 ) -> None:
     port = free_port()
-    server = ChildProcess.python(
+    server = ProcessHandle.python(
         "-m",
         "yatt.testing.diagnostics_server",
         f"server.port={port}",
@@ -64,7 +65,7 @@ async def test_register_publish_load_and_deregister_on_sigterm(
 async def test_member_survives_etcd_restart_without_process_restart(
     etcd: EtcdServer, etcd_client: aetcd.Client
 ) -> None:
-    server = ChildProcess.python(
+    server = ProcessHandle.python(
         "-m",
         "yatt.testing.diagnostics_server",
         f"server.port={free_port()}",

@@ -14,10 +14,11 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from yatt.codec.tensor import tensor_to_proto
 from yatt.config.common import ServerConfig
+from yatt.process.handle import ProcessHandle
+from yatt.process.ports import free_port
 from yatt.protos import diagnostics_pb2, diagnostics_pb2_grpc
 from yatt.rpc.channel import make_channel
 from yatt.rpc.server import ServiceRuntime
-from yatt.testing.procs import ChildProcess, free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
 
@@ -165,7 +166,7 @@ async def test_channel_retries_unavailable_until_server_starts() -> None:
 
 async def test_sigterm_drains_a_server_process() -> None:
     port = free_port()
-    server = ChildProcess.python(
+    server = ProcessHandle.python(
         "-m", "yatt.testing.diagnostics_server", f"server.port={port}", "server.grace_s=10"
     ).start()
     try:

@@ -7,7 +7,7 @@ from pathlib import Path
 import yaml
 
 from yatt.config.common import EtcdConfig
-from yatt.testing.procs import ChildProcess
+from yatt.process.handle import ProcessHandle
 
 
 def write_role_configs(root: Path, model_dir: Path) -> Path:
@@ -28,7 +28,7 @@ def write_role_configs(root: Path, model_dir: Path) -> Path:
     return path
 
 
-def start_worker(slot: int, job: str, etcd: EtcdConfig, config: Path) -> ChildProcess:
+def start_worker(slot: int, job: str, etcd: EtcdConfig, config: Path) -> ProcessHandle:
     argv = ["-m", "yatt.services.worker", "--slot", str(slot), "--job", job]
     argv += ["--etcd", etcd.endpoint, "--config", str(config), "--set", "etcd.lease_ttl_s=2"]
-    return ChildProcess.python(*argv, name=f"worker-{slot}").start()
+    return ProcessHandle.python(*argv, name=f"worker-{slot}").start()

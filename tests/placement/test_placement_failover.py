@@ -15,7 +15,7 @@ from yatt.codec.meta import pack
 from yatt.config.common import EtcdConfig
 from yatt.placement.history import read_history
 from yatt.placement.store import read_assignments
-from yatt.testing.procs import ChildProcess
+from yatt.process.handle import ProcessHandle
 
 pytestmark = pytest.mark.integration
 
@@ -41,8 +41,8 @@ def write_config(tmp_path: Path, etcd: EtcdConfig) -> Path:
     return path
 
 
-def placement(config: Path, name: str) -> ChildProcess:
-    return ChildProcess.python("-m", "yatt.placement", "run", "--config", str(config), name=name)
+def placement(config: Path, name: str) -> ProcessHandle:
+    return ProcessHandle.python("-m", "yatt.placement", "run", "--config", str(config), name=name)
 
 
 async def test_standby_takes_over_and_assignments_stay(

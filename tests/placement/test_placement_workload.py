@@ -20,8 +20,8 @@ from yatt.config.common import EtcdConfig
 from yatt.controller.pool import RolePool
 from yatt.placement.history import read_history
 from yatt.placement.store import read_assignments
+from yatt.process.handle import ProcessHandle
 from yatt.protos import common_pb2, reward_pb2, reward_pb2_grpc, rollout_pb2, rollout_pb2_grpc
-from yatt.testing.procs import ChildProcess
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -120,11 +120,11 @@ async def test_slot_follows_the_slow_reward_and_comes_back(
 
     model_dir = init_model("tiny", tmp_path / "model", seed=0)
     worker_cfg, placement_cfg = write_configs(tmp_path, model_dir, etcd_config)
-    procs: list[ChildProcess] = []
+    procs: list[ProcessHandle] = []
     never_empty: list[dict[str, int]] = []
     try:
         procs.append(
-            ChildProcess.python(
+            ProcessHandle.python(
                 "-m", "yatt.placement", "run", "--config", str(placement_cfg)
             ).start()
         )
@@ -165,8 +165,8 @@ async def test_slot_follows_the_slow_reward_and_comes_back(
         assert pipeline.done["slow"] > 0 and pipeline.done["fast"] > 0
         # Every reading after start-up saw both roles registered: no role was left without a slot.
         assert never_empty and all(c["rollout"] >= 1 and c["reward"] >= 1 for c in never_empty)
-        status = ChildProcess.python(
-            "-m", "yatt.placement", "status", "--job", JOB, "--etcd", etcd_config.endpoint
+        status = ProcessHandle.python(
+            "-m", "yatt.cli", "placement", "status", "--job", JOB, "--etcd", etcd_config.endpoint
         ).start()
         await status.wait_for_line_async("moves", timeout=30)
         status.stop(timeout=30)

@@ -18,9 +18,9 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from transport_helpers import endpoint_of, rollout_process
 
 from yatt.errors import Unavailable
+from yatt.process.ports import free_port
 from yatt.protos import common_pb2, rollout_pb2_grpc
 from yatt.rpc.channel import make_channel
-from yatt.testing.procs import free_port
 from yatt.transport.nccl import connect_store
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]

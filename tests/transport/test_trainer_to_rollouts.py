@@ -16,10 +16,10 @@ from transport_helpers import JOB, endpoint_of, local_greedy, remote_greedy, rol
 
 from yatt import keys
 from yatt.codec.meta import unpack
+from yatt.process.handle import ProcessHandle
 from yatt.protos import rollout_pb2, rollout_pb2_grpc, trainer_pb2, trainer_pb2_grpc
 from yatt.rpc.channel import make_channel
 from yatt.services.trainer.convert import experience_to_stream, weights_from_chunks
-from yatt.testing.procs import ChildProcess
 from yatt.transport.segments import owned_segments, owner_prefix
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(600)]
@@ -89,7 +89,7 @@ async def test_versions_reach_rollouts_bit_exact_and_nothing_leaks(
         "deepspeed": {"micro_batch": 2, "global_batch_samples": 4, "lr": 1e-2},
     }  # fmt: skip
     (tmp_path / "trainer.yaml").write_text(yaml.safe_dump(config))
-    trainer = ChildProcess.python(
+    trainer = ProcessHandle.python(
         "-m", "yatt.services.trainer", "--config", str(tmp_path / "trainer.yaml"), name="trainer"
     ).start()
     prefix = owner_prefix(job, trainer.pid)

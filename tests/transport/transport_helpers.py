@@ -8,9 +8,9 @@ from typing import Any
 import torch
 import yaml
 
+from yatt.process.handle import ProcessHandle
 from yatt.protos import common_pb2, rollout_pb2
 from yatt.services.rollout.engines.base import PromptInput, SamplingParams
-from yatt.testing.procs import ChildProcess
 
 READY = "serving on"
 # Every job of these tests is named so; the leak check in conftest looks at these segments only.
@@ -19,15 +19,15 @@ PROMPTS = [[5, 9, 23, 7], [11, 3, 3, 40, 2]]
 GREEDY = SamplingParams(temperature=0.0, max_new_tokens=8)
 
 
-def rollout_process(model: Path, path: Path, **extra: Any) -> ChildProcess:
+def rollout_process(model: Path, path: Path, **extra: Any) -> ProcessHandle:
     config = {"model": {"path": str(model)}, "threads": 1, **extra}
     path.write_text(yaml.safe_dump(config))
-    return ChildProcess.python(
+    return ProcessHandle.python(
         "-m", "yatt.services.rollout", "--config", str(path), name=path.stem
     ).start()
 
 
-def endpoint_of(proc: ChildProcess, timeout: float = 120) -> str:
+def endpoint_of(proc: ProcessHandle, timeout: float = 120) -> str:
     return proc.wait_for_line(READY, timeout=timeout).rsplit(" ", 1)[-1]
 
 

@@ -15,7 +15,9 @@ import pytest
 from prometheus_client import REGISTRY
 
 from yatt import metrics
+from yatt.config import load_config
 from yatt.config.common import MetricsConfig, ServerConfig
+from yatt.controller.config import ControllerConfig
 from yatt.errors import ResourceExhausted
 from yatt.logs import log_context, set_log_context, setup_logging
 from yatt.rpc.admission import AdmissionGate
@@ -78,16 +80,17 @@ def test_member_info_fields_become_gauges() -> None:
     assert sample("yatt_trainer_step", service="unit-trainer") == 7
 
 
-def test_metrics_config_defaults_env_and_server_section(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_metrics_config_defaults_server_section_and_controller() -> None:
     assert ServerConfig().metrics.port is None  # off unless asked for
     assert ServerConfig(metrics={"port": 0}).metrics.port == 0
     with pytest.raises(ValueError):
         ServerConfig(metrics={"port": 70000})
-    monkeypatch.setenv("YATT_METRICS_PORT", "9100")
-    monkeypatch.setenv("YATT_METRICS_HOST", "0.0.0.0")
-    assert MetricsConfig.from_env() == MetricsConfig(port=9100, host="0.0.0.0")
-    monkeypatch.delenv("YATT_METRICS_PORT")
-    assert MetricsConfig.from_env().port is None
+    # The controller has no server section: its metrics are a top-level field, set like any key.
+    cfg = load_config(
+        ControllerConfig, overrides=["job=j", "metrics.port=9100", "metrics.host=0.0.0.0"]
+    )
+    assert cfg.metrics == MetricsConfig(port=9100, host="0.0.0.0")
+    assert load_config(ControllerConfig, overrides=["job=j"]).metrics.port is None
     assert metrics.start_exporter(MetricsConfig()) is None
 
 

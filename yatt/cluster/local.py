@@ -1,7 +1,8 @@
 """LocalCluster: etcd, services and controllers of one job as local processes.
 
-Used by `yatt up` and by the end-to-end tests; every process writes its own log under
-run_dir/logs and is stopped by PID in reverse start order.
+Used by `yatt up` and by the end-to-end tests; every process starts through the process
+registry (`python -m yatt.process ROLE`), writes its own log under run_dir/logs and is
+stopped by PID in reverse start order.
 """
 
 from __future__ import annotations
@@ -12,8 +13,10 @@ from typing import Any
 
 import yaml
 
-from yatt.cluster.process import ManagedProcess
-from yatt.testing.etcd import EtcdServer
+from yatt.cluster.etcd import EtcdServer
+from yatt.config.loader import format_overrides
+from yatt.process.handle import ProcessHandle
+from yatt.process.registry import command, process_spec
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +50,7 @@ class LocalCluster:
         self.env = {"OMP_NUM_THREADS": "1", **(env or {})}
         self.etcd: EtcdServer | None = None
         self._etcd_endpoint = etcd_endpoint
-        self.processes: dict[str, ManagedProcess] = {}
+        self.processes: dict[str, ProcessHandle] = {}
         self.endpoints: dict[str, str] = {}
 
     @property
@@ -83,6 +86,24 @@ class LocalCluster:
         }
         return _merge(wiring, config)
 
+    def start(
+        self,
+        name: str,
+        role: str,
+        config: Path | None = None,
+        overrides: list[str] | None = None,
+        env: dict[str, str] | None = None,
+    ) -> ProcessHandle:
+        """Starts a registered role as the cluster process `name`; does not wait for it."""
+        proc = ProcessHandle(
+            command(role, config, overrides),
+            name=name,
+            log_path=self._log(name),
+            env={**self.env, **(env or {})},
+        ).start()
+        self.processes[name] = proc
+        return proc
+
     def serve(
         self,
         role: str,
@@ -92,47 +113,23 @@ class LocalCluster:
         wait: bool = True,
         timeout: float = 180.0,
         env: dict[str, str] | None = None,
-    ) -> ManagedProcess:
-        """Starts `yatt serve ROLE` with config (etcd, job, port wired in)."""
+    ) -> ProcessHandle:
+        """Starts service ROLE with config (etcd, job, port wired in)."""
         path = self.write_config(name, self.service_config(name, config))
-        proc = ManagedProcess.yatt(
-            name,
-            ["serve", role, "--config", str(path)],
-            self._log(name),
-            env={**self.env, **(env or {})},
-        ).start()
-        self.processes[name] = proc
+        proc = self.start(name, role, path, env=env)
         if wait:
-            self.endpoints[name] = proc.wait_for_line(SERVING, timeout).group(1)
+            self.wait_ready(name, timeout)
         return proc
 
     def wait_ready(self, name: str, timeout: float = 180.0) -> str:
-        self.endpoints[name] = self.processes[name].wait_for_line(SERVING, timeout).group(1)
+        self.endpoints[name] = self.processes[name].wait_for_match(SERVING, timeout).group(1)
         return self.endpoints[name]
 
-    def controller(self, name: str, extra: list[str] | None = None) -> ManagedProcess:
-        args = [
-            "controller",
-            "--job",
-            self.job,
-            "--etcd",
-            self.etcd_endpoint,
-            "--set",
-            f"instance={name}",
-            "--set",
-            f"etcd.lease_ttl_s={self.lease_ttl_s}",
-        ]
-        for item in extra or []:
-            args += ["--set", item]
-        proc = ManagedProcess.yatt(name, args, self._log(name), env=self.env).start()
-        self.processes[name] = proc
-        return proc
-
-    def run(self, name: str, args: list[str]) -> ManagedProcess:
-        """Any other `yatt` command as a cluster process (e.g. placement, worker)."""
-        proc = ManagedProcess.yatt(name, args, self._log(name), env=self.env).start()
-        self.processes[name] = proc
-        return proc
+    def controller(self, name: str, extra: list[str] | None = None) -> ProcessHandle:
+        """A controller of this job; extra: more `--set` items."""
+        sets = process_spec("controller").flag_overrides(job=self.job, etcd=self.etcd_endpoint)
+        sets += format_overrides({"instance": name, "etcd.lease_ttl_s": self.lease_ttl_s})
+        return self.start(name, "controller", overrides=[*sets, *(extra or [])])
 
     def stop(self) -> None:
         """Stops every process, newest first, then etcd; never touches anything else."""

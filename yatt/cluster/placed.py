@@ -4,7 +4,6 @@ process (plus an optional standby) moves slots between them while the job runs.
 
 from __future__ import annotations
 
-import importlib
 import re
 import time
 from pathlib import Path
@@ -13,9 +12,10 @@ from typing import Any
 from yatt.cluster.config import UpConfig
 from yatt.cluster.local import LocalCluster
 from yatt.errors import ConfigError
+from yatt.process.registry import process_spec
 
 WORKER_SERVING = r"yatt worker slot {slot} serving (\S+)"
-PLACEMENT_LEADING = r"yatt placement leading job"
+PLACEMENT_LEADING = "yatt placement leading job"
 
 
 def placed_roles(cfg: UpConfig) -> list[str]:
@@ -63,9 +63,8 @@ def check_role_config(role: str, path: Path) -> None:
     rather than every worker retrying a child that cannot start."""
     from yatt.config import load_config
 
-    module = importlib.import_module(f"yatt.services.{role}.config")
     try:
-        load_config(getattr(module, f"{role.capitalize()}Config"), path)
+        load_config(process_spec(role).config_class(), path)
     except ConfigError as exc:
         raise ConfigError(f"{role}.config: {exc}") from None
 
@@ -104,12 +103,13 @@ def write_placed(
 def start_placed(cluster: LocalCluster, cfg: UpConfig, paths: tuple[Path, Path]) -> None:
     """Starts placement (the leader, then a standby) and the workers; does not wait for them."""
     placement, worker = paths
-    leader = cluster.run("placement-0", ["placement", "run", "--config", str(placement)])
+    leader = cluster.start("placement-0", "placement", placement)
     leader.wait_for_line(PLACEMENT_LEADING, cfg.startup_timeout_s)
     if cfg.placement.standby:
-        cluster.run("placement-1", ["placement", "run", "--config", str(placement)])
+        cluster.start("placement-1", "placement", placement)
     for slot in range(cfg.placement.slots):
-        cluster.run(f"worker-{slot}", ["worker", "--slot", str(slot), "--config", str(worker)])
+        sets = process_spec("worker").flag_overrides(slot=slot)
+        cluster.start(f"worker-{slot}", "worker", worker, sets)
 
 
 def wait_workers(cluster: LocalCluster, cfg: UpConfig) -> dict[int, str]:
@@ -120,7 +120,7 @@ def wait_workers(cluster: LocalCluster, cfg: UpConfig) -> dict[int, str]:
     while len(out) < cfg.placement.slots:
         for slot in range(cfg.placement.slots):
             proc = cluster.processes[f"worker-{slot}"]
-            text = proc.log_text()
+            text = proc.output()
             found = re.search(WORKER_SERVING.format(slot=slot), text)
             if found:
                 out[slot] = found.group(1)

@@ -19,7 +19,7 @@ from yatt.cluster.local import LocalCluster
 from yatt.cluster.placed import placed_roles, start_placed, wait_workers, write_placed
 from yatt.cluster.prepare import prepare_model, prepare_task
 from yatt.config import dump_config
-from yatt.services.reward.plugins.sim import JOB_START_ENV
+from yatt.defaults import JOB_START_ENV
 
 log = logging.getLogger(__name__)
 
@@ -74,9 +74,9 @@ def start_services(cluster: LocalCluster, cfg: UpConfig, model: Path, run_dir: P
 
 
 async def run_job(cluster: LocalCluster, cfg: UpConfig, start_file: Path | None = None) -> int:
-    from yatt.commands.train import follow
     from yatt.config.common import EtcdConfig
     from yatt.coordination.client import connect
+    from yatt.follow import follow
     from yatt.jobs import submit
 
     client = await connect(EtcdConfig(endpoint=cluster.etcd_endpoint))

@@ -17,17 +17,8 @@ def controller(
     ] = None,
 ) -> None:
     """Run a stateless controller: claim shards of a job and drive them through the services."""
-    import uvloop
+    from yatt.process.main import run_process
+    from yatt.process.registry import process_spec
 
-    from yatt.config import load_config
-    from yatt.controller.app import run
-    from yatt.controller.config import ControllerConfig
-    from yatt.logs import setup_logging
-
-    setup_logging("controller")
-    sets = list(overrides or [])
-    if job:
-        sets.append(f"job={job}")
-    if etcd:
-        sets.append(f"etcd.endpoint={etcd}")
-    uvloop.run(run(load_config(ControllerConfig, config, sets)))
+    flags = process_spec("controller").flag_overrides(job=job, etcd=etcd)
+    run_process("controller", config, [*(overrides or []), *flags])

@@ -6,7 +6,6 @@
 from __future__ import annotations
 
 import asyncio
-import sys
 import time
 from pathlib import Path
 from typing import Annotated, Any
@@ -35,13 +34,10 @@ def _load(
     config: Path | None, job: str | None, etcd: str | None, overrides: list[str] | None
 ) -> Any:
     from yatt.placement.config import load_placement_config
+    from yatt.process.registry import process_spec
 
-    extra = list(overrides or [])
-    if job:
-        extra.append(f"job={job}")
-    if etcd:
-        extra.append(f"etcd.endpoint={etcd}")
-    return load_placement_config(config, extra)
+    flags = process_spec("placement").flag_overrides(job=job, etcd=etcd)
+    return load_placement_config(config, [*(overrides or []), *flags])
 
 
 @app.command()
@@ -52,13 +48,11 @@ def run(
     overrides: SetOpt = None,
 ) -> None:
     """Run a placement process (leader or standby) until SIGTERM."""
-    import uvloop
+    from yatt.process.main import run_process
+    from yatt.process.registry import process_spec
 
-    from yatt.logs import setup_logging
-    from yatt.placement.app import run as run_placement
-
-    setup_logging("placement")
-    uvloop.run(run_placement(_load(config, job, etcd, overrides)))
+    flags = process_spec("placement").flag_overrides(job=job, etcd=etcd)
+    run_process("placement", config, [*(overrides or []), *flags])
 
 
 @app.command()
@@ -166,14 +160,3 @@ def print_status(job: str, snap: dict[str, Any]) -> None:
         stamp = time.strftime("%H:%M:%S", time.localtime(move.time))
         moves.add_row(stamp, str(move.slot), move.from_role, move.to_role, depths, move.reason)
     console.print(moves)
-
-
-def main() -> None:
-    """Entry point of `python -m yatt.placement`."""
-    from yatt.errors import ConfigError
-
-    try:
-        app()
-    except ConfigError as exc:
-        typer.echo(f"config error: {exc}", err=True)
-        sys.exit(2)

@@ -26,17 +26,14 @@ def sft(
     ] = None,
 ) -> None:
     """Fine-tune on prompt/completion rows (loss on completions) and save model + tokenizer."""
-    import json
-
-    from yatt.config import load_config
+    from yatt.config import format_overrides, load_config
     from yatt.errors import YattError
     from yatt.sft.config import SFTConfig
     from yatt.sft.trainer import run_sft
 
-    flags = {"model": model, "data": data, "out": out, "steps": steps}
-    # JSON is YAML, so a path like "007" stays a string; --set comes last and wins.
-    extra = [f"{k}={json.dumps(v)}" for k, v in flags.items() if v is not None]
-    cfg = load_config(SFTConfig, config, [*extra, *(overrides or [])])
+    flags = format_overrides({"model": model, "data": data, "out": out, "steps": steps})
+    # Here --set comes last and wins over the flags.
+    cfg = load_config(SFTConfig, config, [*flags, *(overrides or [])])
     try:
         result = run_sft(cfg)
     except YattError as exc:

@@ -20,18 +20,8 @@ def worker(
     ] = None,
 ) -> None:
     """Run a worker: follow the slot's assignment and run that role's service as a child."""
-    import asyncio
+    from yatt.process.main import run_process
+    from yatt.process.registry import process_spec
 
-    from yatt.config import load_config
-    from yatt.logs import setup_logging
-    from yatt.services.worker.app import run
-    from yatt.services.worker.config import WorkerConfig
-
-    extra = [f"slot={slot}", *(overrides or [])]
-    if job:
-        extra.append(f"job={job}")
-    if etcd:
-        extra.append(f"etcd.endpoint={etcd}")
-    setup_logging(f"worker-{slot}")
-    cfg = load_config(WorkerConfig, config, extra)
-    asyncio.run(run(cfg))
+    flags = process_spec("worker").flag_overrides(slot=slot, job=job, etcd=etcd)
+    run_process("worker", config, [*(overrides or []), *flags])

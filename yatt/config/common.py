@@ -5,8 +5,6 @@ Secrets are never values here: only file paths or environment-variable names.
 
 from __future__ import annotations
 
-import os
-
 from pydantic import Field
 
 from yatt.config.loader import ConfigModel
@@ -21,15 +19,6 @@ class MetricsConfig(ConfigModel):
         None, ge=0, le=65535, description="HTTP port for /metrics; None = off, 0 = a free port."
     )
     host: str = Field(DEFAULT_HOST, description="Address the metrics endpoint binds.")
-
-    @classmethod
-    def from_env(cls) -> MetricsConfig:
-        """YATT_METRICS_PORT / YATT_METRICS_HOST, for processes configured by flags (controller)."""
-        port = os.environ.get("YATT_METRICS_PORT", "")
-        return cls(
-            port=int(port) if port else None,
-            host=os.environ.get("YATT_METRICS_HOST", DEFAULT_HOST),
-        )
 
 
 class ServerConfig(ConfigModel):

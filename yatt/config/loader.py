@@ -6,6 +6,8 @@ this is the only place configs are validated.
 
 from __future__ import annotations
 
+import json
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -45,6 +47,15 @@ def parse_overrides(overrides: list[str]) -> dict[str, Any]:
             node = child
         node[parts[-1]] = value
     return tree
+
+
+def format_overrides(values: Mapping[str, object]) -> list[str]:
+    """The `--set` items that set each key to its value (None: left out), values quoted.
+
+    JSON is YAML, so parse_overrides reads back exactly the value given: `--job 007` stays
+    the string "007" (unquoted, YAML would read the number 7).
+    """
+    return [f"{key}={json.dumps(value)}" for key, value in values.items() if value is not None]
 
 
 def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:

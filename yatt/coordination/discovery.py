@@ -17,7 +17,7 @@ import aetcd
 
 from yatt import keys
 from yatt.codec.meta import unpack_map
-from yatt.coordination.client import ETCD_ERRORS, backoff, cancel_watch
+from yatt.coordination.watch import follow
 from yatt.errors import InvalidArgument
 
 log = logging.getLogger(__name__)
@@ -38,8 +38,6 @@ class RoleDirectory:
         self._callbacks: list[Callable[[Members], None]] = []
         self.synced = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
-        self._delays = backoff()
-        self._quiet = False
 
     async def start(self, timeout: float | None = 10.0) -> RoleDirectory:
         """Starts following etcd; returns after the first full listing."""
@@ -124,20 +122,9 @@ class RoleDirectory:
                 log.exception("directory callback %r failed", callback)
 
     async def _run(self) -> None:
-        while True:
-            try:
-                await self._list_and_watch()
-            except (*ETCD_ERRORS, aetcd.RevisionCompactedError) as exc:
-                # Warn once per outage, not once per retry.
-                log.log(
-                    logging.DEBUG if self._quiet else logging.WARNING,
-                    "watch on %s broke, re-listing: %s", self.prefix, exc,
-                )  # fmt: skip
-                self._quiet = True
-            await asyncio.sleep(next(self._delays))
+        await follow(self.client, self.prefix, self._on_listing, self._on_event, prefix=True)
 
-    async def _list_and_watch(self) -> None:
-        listing = await self.client.get_prefix(self.prefix.encode())
+    async def _on_listing(self, listing: list[aetcd.KeyValue]) -> None:
         members: Members = {}
         for kv in listing:
             instance, info = self._decode(kv.key, kv.value)
@@ -145,20 +132,12 @@ class RoleDirectory:
                 members[instance] = info
         await self._publish(members)
         self.synced.set()
-        # Starting right after the listing's revision means no event is missed or repeated.
-        watch = await self.client.watch_prefix(
-            self.prefix.encode(), start_revision=listing.header.revision + 1
-        )
-        self._delays = backoff()
-        self._quiet = False
-        try:
-            async for event in watch:
-                members = dict(self._members)
-                instance, info = self._decode(event.kv.key, event.kv.value)
-                if event.kind == aetcd.EventKind.PUT and info is not None:
-                    members[instance] = info
-                else:
-                    members.pop(instance, None)
-                await self._publish(members)
-        finally:
-            await cancel_watch(watch)
+
+    async def _on_event(self, event: aetcd.Event) -> None:
+        members = dict(self._members)
+        instance, info = self._decode(event.kv.key, event.kv.value)
+        if event.kind == aetcd.EventKind.PUT and info is not None:
+            members[instance] = info
+        else:
+            members.pop(instance, None)
+        await self._publish(members)

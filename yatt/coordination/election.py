@@ -12,8 +12,9 @@ import logging
 
 import aetcd
 
-from yatt.coordination.client import ETCD_ERRORS, backoff, cancel_watch
+from yatt.coordination.client import ETCD_ERRORS, backoff
 from yatt.coordination.lease import SessionLease
+from yatt.coordination.watch import follow
 
 log = logging.getLogger(__name__)
 
@@ -102,25 +103,22 @@ class LeaderElection:
 
     async def _watch_leadership(self) -> None:
         """Ends our leadership if the key is deleted or rewritten by anyone but us."""
-        delays = backoff()
-        while self.is_leader:
-            try:
-                kv = await self.client.get(self._key)
-                if kv is None or kv.create_revision != self._revision:
-                    self._end("leader key deleted or replaced")
-                    return
-                watch = await self.client.watch(self._key, start_revision=kv.mod_revision + 1)
-                delays = backoff()
-                try:
-                    async for event in watch:
-                        if event.kind == aetcd.EventKind.DELETE or event.kv.value != self._me:
-                            self._end("leader key deleted or replaced")
-                            return
-                finally:
-                    await cancel_watch(watch)
-            except (*ETCD_ERRORS, aetcd.WatchTimeoutError) as exc:
-                log.debug("leader watch on %s broke: %s", self.key, exc)
-                await asyncio.sleep(next(delays))
+
+        async def on_listing(listing: list[aetcd.KeyValue]) -> bool:
+            if not self.is_leader:
+                return True
+            if not listing or listing[0].create_revision != self._revision:
+                self._end("leader key deleted or replaced")
+                return True
+            return False
+
+        async def on_event(event: aetcd.Event) -> bool:
+            if event.kind == aetcd.EventKind.DELETE or event.kv.value != self._me:
+                self._end("leader key deleted or replaced")
+                return True
+            return False
+
+        await follow(self.client, self.key, on_listing, on_event)
 
     def _end(self, why: str) -> None:
         if self.is_leader:

@@ -1,6 +1,7 @@
 """Accuracy of a model directory on a task JSONL: greedy, or sampled n times per prompt.
 
-Scored with the exact_answer reward plugin's own parsing, so it measures what RL's reward sees.
+Scored with yatt.tasks.answers, the exact_answer reward plugin's own parsing, so it measures
+what RL's reward sees.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from yatt.models.load import load_causal_lm, load_tokenizer
-from yatt.services.reward.plugins.exact_answer import extract, same_answer
+from yatt.tasks.answers import extract, same_answer
 from yatt.tasks.arithmetic import read_jsonl
 
 

@@ -1,4 +1,5 @@
-"""Test helpers that start real things: an etcd server, child processes on free ports.
+"""The test harness: helpers that start real things (etcd, processes, whole jobs) for tests and
+benchmarks, and usable by plugin authors' tests; nothing here is a fake.
 
-Used by yatt's own tests and usable by plugin authors' tests; nothing here is a fake.
+No production module imports this package (an import-linter contract in pyproject.toml).
 """

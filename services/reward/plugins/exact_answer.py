@@ -1,90 +1,19 @@
 """Exact-answer verifier for math and arithmetic: the final answer in the completion is
-compared with metadata["answer"], numerically when both sides are numbers.
+compared with metadata["answer"], numerically when both sides are numbers (yatt.tasks.answers,
+which the task evaluation uses too).
 """
 
 from __future__ import annotations
 
-import math
-import re
 from collections.abc import Sequence
-from fractions import Fraction
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import Field
 
 from yatt.config.loader import ConfigModel
+from yatt.tasks.answers import extract, same_answer
 
 from .base import BlockingRewardFunction, RewardResult, RewardSample
-
-_NUMBER = r"[-+]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?:[eE][-+]?\d+)?(?:/\d+(?:\.\d+)?)?"
-# A number not glued to letters, digits or dots ("x2", "2x", "1.2.3" are not answers).
-NUMBER_RE = re.compile(rf"(?<![\w.]){_NUMBER}(?!\w|\.\d)")
-FULL_NUMBER_RE = re.compile(rf"\s*{_NUMBER}\s*")
-# "the answer is 19", "Answer: 19", "#### 19" (GSM8K style).
-ANSWER_IS_RE = re.compile(r"(?:answer\s*(?:is|:|=)|####)\s*:?\s*([^\n]*)", re.IGNORECASE)
-FRAC_RE = re.compile(r"\\[dt]?frac\{([^{}]*)\}\{([^{}]*)\}")
-# \frac of two plain numbers reads as one fraction "a/b", so it is found as one number.
-NUMERIC_FRAC_RE = re.compile(r"\\[dt]?frac\{\s*(-?\d+)\s*\}\{\s*(\d+)\s*\}")
-
-
-def last_boxed(text: str) -> str | None:
-    """Content of the last \\boxed{...} (or \\fbox{...}), braces balanced; None if absent."""
-    start = max(text.rfind("\\boxed{"), text.rfind("\\fbox{"))
-    if start < 0:
-        return None
-    i = text.index("{", start) + 1
-    depth, begin = 1, i
-    while i < len(text):
-        if text[i] == "{":
-            depth += 1
-        elif text[i] == "}":
-            depth -= 1
-            if depth == 0:
-                return text[begin:i]
-        i += 1
-    return None
-
-
-def normalize(text: str) -> str:
-    """Strips the wrapping that does not change an answer: $, spaces, \\text{}, a final period."""
-    text = text.replace("\u2212", "-").replace("$", "").replace("\\!", "").replace("\\,", "")
-    text = re.sub(r"\\(?:text|mathrm|mbox)\{([^{}]*)\}", r"\1", text)
-    text = FRAC_RE.sub(r"(\1)/(\2)", text)
-    text = re.sub(r"\\left|\\right", "", text)
-    return text.strip().rstrip(".").strip()
-
-
-def to_number(text: str) -> float | None:
-    """The value of a number written as "19", "-1,000", "19.0", "1/2", "(1)/(2)", "1e3"."""
-    text = normalize(text).replace("(", "").replace(")", "")
-    if text.endswith("%"):
-        text = text[:-1]
-    if not FULL_NUMBER_RE.fullmatch(text):
-        return None
-    text = text.strip().replace(",", "")
-    try:
-        if "/" in text:
-            num, den = text.split("/")
-            return float(Fraction(num) / Fraction(den)) if float(den) != 0 else None
-        return float(text)
-    except (ValueError, ZeroDivisionError):
-        return None
-
-
-def extract(text: str, mode: str) -> str | None:
-    """The final answer written in a completion, or None when it gives none."""
-    text = NUMERIC_FRAC_RE.sub(r"\1/\2", text.replace("\u2212", "-"))
-    if mode in ("auto", "boxed"):
-        boxed = last_boxed(text)
-        if boxed is not None or mode == "boxed":
-            return boxed
-    if mode == "auto":
-        said = ANSWER_IS_RE.findall(text)
-        if said:
-            numbers = NUMBER_RE.findall(normalize(said[-1]))
-            return numbers[0] if numbers else normalize(said[-1]) or None
-    numbers = NUMBER_RE.findall(normalize(text))
-    return numbers[-1] if numbers else None
 
 
 class ExactAnswerOptions(ConfigModel):
@@ -98,15 +27,6 @@ class ExactAnswerOptions(ConfigModel):
     abs_tol: float = Field(1e-9, ge=0, description="Absolute tolerance of the numeric compare.")
     correct: float = Field(1.0, description="Score of a correct answer.")
     incorrect: float = Field(0.0, description="Score of a wrong or missing answer.")
-
-
-def same_answer(given: str, reference: Any, rel_tol: float, abs_tol: float) -> bool:
-    """Numbers compare by value within tolerance; anything else by normalized text."""
-    ref_text = str(reference)
-    a, b = to_number(given), to_number(ref_text)
-    if a is not None and b is not None:
-        return math.isclose(a, b, rel_tol=rel_tol, abs_tol=abs_tol)
-    return normalize(given).replace(" ", "").lower() == normalize(ref_text).replace(" ", "").lower()
 
 
 class ExactAnswer(BlockingRewardFunction):

@@ -27,11 +27,9 @@ from pathlib import Path
 from pydantic import Field
 
 from yatt.config.loader import ConfigModel
+from yatt.defaults import JOB_START_ENV
 
 from .base import RewardFunction, RewardResult, RewardSample
-
-# A job's start (Unix time, or a file holding it), exported by `yatt up` to every process.
-JOB_START_ENV = "YATT_JOB_START"
 
 log = logging.getLogger(__name__)
 

@@ -15,11 +15,11 @@ import torch
 from yatt.errors import InvalidArgument
 from yatt.models.load import load_causal_lm
 from yatt.models.logprobs import token_logprobs
+from yatt.process.handle import ProcessHandle
 from yatt.protos import reference_pb2, reference_pb2_grpc
 from yatt.rpc.channel import make_channel
 from yatt.services.reference import convert
 from yatt.services.reference.core import ReferenceCore, SequenceLogProbs, TokenSequence
-from yatt.testing.procs import ChildProcess
 
 READY = "yatt reference serving on"
 
@@ -92,8 +92,8 @@ def test_convert_round_trip() -> None:
 
 
 @pytest.fixture(scope="module")
-def service(tiny_model: Path) -> Iterator[tuple[ChildProcess, str]]:
-    proc = ChildProcess.python(
+def service(tiny_model: Path) -> Iterator[tuple[ProcessHandle, str]]:
+    proc = ProcessHandle.python(
         "-m", "yatt.services.reference", "--set", f"model.path={tiny_model}",
         "--set", "threads=1", "--set", "max_batch_tokens=200", name="reference",
     ).start()  # fmt: skip

@@ -6,12 +6,8 @@ import pytest
 
 from yatt.errors import InvalidArgument
 from yatt.services.reward.plugins.base import RewardContext, RewardSample
-from yatt.services.reward.plugins.exact_answer import (
-    ExactAnswer,
-    ExactAnswerOptions,
-    extract,
-    to_number,
-)
+from yatt.services.reward.plugins.exact_answer import ExactAnswer, ExactAnswerOptions
+from yatt.tasks.answers import extract, to_number
 
 pytestmark = pytest.mark.unit
 

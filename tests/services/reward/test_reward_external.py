@@ -13,11 +13,11 @@ import pytest
 from yatt.config.common import EtcdConfig
 from yatt.coordination.client import connect
 from yatt.coordination.discovery import RoleDirectory
+from yatt.process.handle import ProcessHandle
 from yatt.protos import reward_pb2, reward_pb2_grpc
 from yatt.rpc.channel import make_channel
 from yatt.services.reward.plugins.base import RewardSample
 from yatt.testing.etcd import EtcdServer
-from yatt.testing.procs import ChildProcess
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
@@ -30,8 +30,8 @@ SAMPLES = [
 ]
 
 
-def start(*args: str) -> tuple[ChildProcess, str]:
-    proc = ChildProcess.python(EXAMPLE, *args, name="external-reward").start()
+def start(*args: str) -> tuple[ProcessHandle, str]:
+    proc = ProcessHandle.python(EXAMPLE, *args, name="external-reward").start()
     try:
         return proc, proc.wait_for_line(READY, timeout=60).rsplit(" ", 1)[-1]
     except BaseException:

@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 import yaml
 
+from yatt.process.handle import ProcessHandle
 from yatt.protos import common_pb2, rollout_pb2, rollout_pb2_grpc
 from yatt.rpc.channel import make_channel
 from yatt.services.reward.plugins.base import RewardContext, RewardSample
 from yatt.services.reward.plugins.judge import Judge, JudgeOptions
-from yatt.testing.procs import ChildProcess
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
 
@@ -32,7 +32,7 @@ def lm_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def rollout(lm_dir: Path) -> Iterator[str]:
-    proc = ChildProcess.python(
+    proc = ProcessHandle.python(
         "-m", "yatt.services.rollout", "--set", f"model.path={lm_dir}", "--set", "threads=1",
         name="rollout",
     ).start()  # fmt: skip
@@ -90,7 +90,7 @@ async def test_reward_service_with_judge(rollout: str, tmp_path: Path, score: Ca
             ]}
         )
     )  # fmt: skip
-    proc = ChildProcess.python("-m", "yatt.services.reward", "--config", str(config)).start()
+    proc = ProcessHandle.python("-m", "yatt.services.reward", "--config", str(config)).start()
     try:
         endpoint = proc.wait_for_line("yatt reward serving on", timeout=60).rsplit(" ", 1)[-1]
         scores = dict(await score(endpoint, SAMPLES))
@@ -107,7 +107,7 @@ async def test_reward_service_with_judge(rollout: str, tmp_path: Path, score: Ca
 
 async def test_unreachable_judge_is_unavailable() -> None:
     from yatt.errors import Unavailable
-    from yatt.testing.procs import free_port
+    from yatt.process.ports import free_port
 
     judge = Judge(JudgeOptions(endpoint=f"127.0.0.1:{free_port()}", timeout_s=3), RewardContext())
     await judge.start()

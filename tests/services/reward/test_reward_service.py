@@ -14,13 +14,13 @@ from yatt.config.common import EtcdConfig
 from yatt.config.loader import load_config
 from yatt.coordination.client import connect
 from yatt.coordination.discovery import RoleDirectory
+from yatt.process.handle import ProcessHandle
 from yatt.protos import reward_pb2, reward_pb2_grpc
 from yatt.rpc.channel import make_channel
 from yatt.services.reward.config import RewardConfig
 from yatt.services.reward.core import RewardCore
 from yatt.services.reward.plugins.base import RewardSample
 from yatt.testing.etcd import EtcdServer
-from yatt.testing.procs import ChildProcess
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
@@ -48,9 +48,9 @@ def write_config(tmp: Path, model_dir: Path) -> Path:
 @pytest.fixture(scope="module")
 def service(
     tmp_path_factory: pytest.TempPathFactory, reward_model_dir: Path, etcd_server: EtcdServer
-) -> Iterator[tuple[ChildProcess, str]]:
+) -> Iterator[tuple[ProcessHandle, str]]:
     config = write_config(tmp_path_factory.mktemp("reward-cfg"), reward_model_dir)
-    proc = ChildProcess.python(
+    proc = ProcessHandle.python(
         "-m", "yatt.services.reward", "--config", str(config),
         "--set", "registration.job=job1", "--set", "registration.instance=r0",
         "--set", f"etcd.endpoint={etcd_server.endpoint}", "--set", "registration.load_interval_s=0.2",
@@ -70,7 +70,7 @@ SAMPLES = [
 
 
 async def test_total_and_components_per_sample(
-    service: tuple[ChildProcess, str], reward_model_dir: Path, score: Callable
+    service: tuple[ProcessHandle, str], reward_model_dir: Path, score: Callable
 ) -> None:
     _, endpoint = service
     scores = await score(endpoint, SAMPLES)
@@ -107,7 +107,7 @@ async def expect_invalid(stub: reward_pb2_grpc.RewardServiceStub, request, match
 
 
 async def test_bad_input_is_invalid_argument_and_service_keeps_serving(
-    service: tuple[ChildProcess, str],
+    service: tuple[ProcessHandle, str],
 ) -> None:
     proc, endpoint = service
     good = reward_pb2.ScoreSample(
@@ -142,7 +142,7 @@ async def test_bad_input_is_invalid_argument_and_service_keeps_serving(
 
 
 async def test_registered_under_reward_role(
-    service: tuple[ChildProcess, str], etcd_server: EtcdServer
+    service: tuple[ProcessHandle, str], etcd_server: EtcdServer
 ) -> None:
     _, endpoint = service
     client = await connect(EtcdConfig(endpoint=etcd_server.endpoint))
@@ -167,7 +167,7 @@ async def test_registered_under_reward_role(
     ],
 )  # fmt: skip
 def test_bad_config_fails_at_start_naming_the_key(override: str, message: str) -> None:
-    proc = ChildProcess.python("-m", "yatt.services.reward", "--set", override, name="reward")
+    proc = ProcessHandle.python("-m", "yatt.services.reward", "--set", override, name="reward")
     try:
         proc.start()
         with pytest.raises(RuntimeError, match="exited"):

@@ -14,12 +14,12 @@ import torch
 from yatt.config.common import EtcdConfig
 from yatt.coordination.client import connect
 from yatt.coordination.discovery import RoleDirectory
+from yatt.process.handle import ProcessHandle
 from yatt.protos import common_pb2, rollout_pb2, rollout_pb2_grpc
 from yatt.rpc.channel import make_channel
 from yatt.services.rollout import convert
 from yatt.services.rollout.engines.base import PromptInput, SamplingParams
 from yatt.testing.etcd import EtcdServer
-from yatt.testing.procs import ChildProcess
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
@@ -34,8 +34,8 @@ def etcd_server() -> Iterator[EtcdServer]:
 
 
 @pytest.fixture(scope="module")
-def service(tiny_model: Path, etcd_server: EtcdServer) -> Iterator[tuple[ChildProcess, str]]:
-    proc = ChildProcess.python(
+def service(tiny_model: Path, etcd_server: EtcdServer) -> Iterator[tuple[ProcessHandle, str]]:
+    proc = ProcessHandle.python(
         "-m", "yatt.cli", "serve", "rollout",
         "--set", f"model.path={tiny_model}", "--set", "threads=1",
         "--set", "registration.job=job1", "--set", "registration.instance=g0",
@@ -186,7 +186,7 @@ async def test_load_weights_validates_then_switches_version(
 
 
 def test_bad_model_path_fails_at_start() -> None:
-    proc = ChildProcess.python(
+    proc = ProcessHandle.python(
         "-m", "yatt.cli", "serve", "rollout", "--set", "model.path=/nonexistent", name="rollout"
     )  # fmt: skip
     try:

@@ -13,12 +13,12 @@ import pytest
 from safetensors.torch import load_file
 
 from yatt.models.load import load_tokenizer
+from yatt.process.handle import ProcessHandle
 from yatt.protos import common_pb2, rollout_pb2, rollout_pb2_grpc
 from yatt.rpc.channel import make_channel
 from yatt.services.rollout import convert
 from yatt.services.rollout.engines import build_engine
 from yatt.services.rollout.engines.base import PromptInput, SamplingParams
-from yatt.testing.procs import ChildProcess
 
 VLLM_PYTHON = Path(__file__).resolve().parents[3] / ".venv-vllm" / "bin" / "python"
 pytestmark = [
@@ -38,8 +38,8 @@ GREEDY = SamplingParams(temperature=0.0, max_new_tokens=10)
 @pytest.fixture(scope="module")
 def service(
     vllm_models: tuple[Path, Path], vllm_env: dict[str, str]
-) -> Iterator[tuple[ChildProcess, str]]:
-    proc = ChildProcess(
+) -> Iterator[tuple[ProcessHandle, str]]:
+    proc = ProcessHandle(
         [str(VLLM_PYTHON), "-m", "yatt.cli", "serve", "rollout",
          "--set", f"model.path={vllm_models[0]}", "--set", "engine=vllm",
          "--set", "engine_options.kv_cache_gib=0.25", "--set", "max_batch=64"],

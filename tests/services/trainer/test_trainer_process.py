@@ -17,10 +17,10 @@ import yaml
 from trainer_helpers import make_experience
 
 from yatt.codec.meta import unpack
+from yatt.process.handle import ProcessHandle
 from yatt.protos import trainer_pb2, trainer_pb2_grpc
 from yatt.rpc.channel import make_channel
 from yatt.services.trainer.convert import experience_to_stream, weights_from_chunks
-from yatt.testing.procs import ChildProcess
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
 
@@ -39,8 +39,8 @@ def write_config(path: Path, model_dir: Path, out: Path, **over: Any) -> Path:
     return path
 
 
-async def start(config: Path) -> tuple[ChildProcess, str]:
-    proc = ChildProcess.python(
+async def start(config: Path) -> tuple[ProcessHandle, str]:
+    proc = ProcessHandle.python(
         "-m", "yatt.services.trainer", "--config", str(config), name="trainer"
     )
     proc.start()

@@ -13,10 +13,10 @@ from trainer_helpers import make_experience
 
 from yatt import keys
 from yatt.codec.meta import unpack
+from yatt.process.handle import ProcessHandle
 from yatt.protos import rollout_pb2, rollout_pb2_grpc, trainer_pb2_grpc
 from yatt.rpc.channel import make_channel
 from yatt.services.trainer.convert import experience_to_stream
-from yatt.testing.procs import ChildProcess
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(240)]
 
@@ -30,9 +30,9 @@ def hub_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return init_model("tiny", tmp_path_factory.mktemp("tiny-tok"), seed=0)
 
 
-def child(module: str, config: dict, path: Path) -> ChildProcess:
+def child(module: str, config: dict, path: Path) -> ProcessHandle:
     path.write_text(yaml.safe_dump(config))
-    return ChildProcess.python("-m", module, "--config", str(path), name=module.rsplit(".", 1)[-1])
+    return ProcessHandle.python("-m", module, "--config", str(path), name=module.rsplit(".", 1)[-1])
 
 
 async def test_new_versions_reach_registered_rollout(
