@@ -15,7 +15,7 @@ import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -52,10 +52,14 @@ def staging_root(root: Path) -> Path:
 
 
 def rng_state() -> dict[str, Any]:
+    """Every RNG's state as tensors and plain values, so it loads with `weights_only=True`."""
+    legacy = cast(tuple[str, np.ndarray, int, int, float], np.random.get_state(legacy=True))
+    kind, keys, pos, has_gauss, cached = legacy
+    version, internal, gauss_next = random.getstate()
     state: dict[str, Any] = {
         "torch": torch.get_rng_state(),
-        "numpy": np.random.get_state(),
-        "python": random.getstate(),
+        "numpy": [kind, torch.from_numpy(keys.astype(np.int64)), pos, has_gauss, cached],
+        "python": [version, list(internal), gauss_next],
     }
     if torch.cuda.is_available():
         state["cuda"] = torch.cuda.get_rng_state_all()
@@ -64,8 +68,10 @@ def rng_state() -> dict[str, Any]:
 
 def set_rng_state(state: dict[str, Any]) -> None:
     torch.set_rng_state(state["torch"])
-    np.random.set_state(state["numpy"])
-    random.setstate(state["python"])
+    kind, keys, pos, has_gauss, cached = state["numpy"]
+    np.random.set_state((kind, keys.numpy().astype(np.uint32), pos, has_gauss, cached))
+    version, internal, gauss_next = state["python"]
+    random.setstate((version, tuple(internal), gauss_next))
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
 
@@ -75,9 +81,10 @@ def save_rng(directory: Path, rank: int) -> None:
 
 
 def load_rng(directory: Path, rank: int) -> None:
+    """Restores this rank's RNGs; weights_only, so a planted file cannot run code."""
     path = directory / f"rng-rank{rank}.pt"
     if path.is_file():
-        set_rng_state(torch.load(path, weights_only=False))
+        set_rng_state(torch.load(path, weights_only=True))
 
 
 def _fsync_tree(path: Path) -> None:

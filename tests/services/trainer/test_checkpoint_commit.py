@@ -56,3 +56,33 @@ def test_a_crash_while_recommitting_keeps_the_old_checkpoint_resumable(
     ref = ckpt.resolve_resume("auto", tmp_path)
     assert ref is not None, "latest names no complete checkpoint"
     assert (ref.path / "weights.bin").read_text() == "old"
+
+
+def test_rng_state_round_trips_through_a_weights_only_load(tmp_path: Path) -> None:
+    import random
+
+    import numpy as np
+    import torch
+
+    ckpt.save_rng(tmp_path, 0)
+    expected = (torch.rand(3), np.random.rand(3), random.random())
+    torch.rand(5), np.random.rand(5), random.random()  # move every generator on
+    ckpt.load_rng(tmp_path, 0)
+    again = (torch.rand(3), np.random.rand(3), random.random())
+    assert torch.equal(again[0], expected[0])
+    assert np.array_equal(again[1], expected[1]) and again[2] == expected[2]
+
+
+class _RunsCode:
+    def __reduce__(self) -> tuple[object, tuple[str]]:
+        return (print, ("a checkpoint ran code",))
+
+
+def test_a_planted_rng_file_is_refused_not_executed(tmp_path: Path) -> None:
+    import pickle
+
+    import torch
+
+    torch.save({"torch": _RunsCode()}, tmp_path / "rng-rank0.pt")
+    with pytest.raises(pickle.UnpicklingError):
+        ckpt.load_rng(tmp_path, 0)
