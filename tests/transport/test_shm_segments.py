@@ -152,3 +152,37 @@ def test_janitor_frees_segments_of_dead_owners_only(sender: ShmSender) -> None:
         assert [p.name for p in sender.segments()] == [f"{sender.prefix}v1"]  # alive: kept
     finally:
         orphan.unlink(missing_ok=True)
+
+
+def test_janitor_survives_absurd_pids_and_leaves_other_users_segments(sender: ShmSender) -> None:
+    """A pid no kernel hands out used to raise OverflowError, a foreign file PermissionError:
+    either one stopped the trainer from starting."""
+    absurd = SHM_DIR / "yatt-xport_test-99999999999999999999-v1"
+    foreign = SHM_DIR / f"{owner_prefix('xport-test', 2**22 + 7)}v2"  # beyond pid_max: dead
+    for path in (absurd, foreign):
+        path.write_bytes(b"x" * 64)
+    try:
+        if os.getuid() == 0:
+            os.chown(foreign, 65534, 65534)  # nobody's
+        removed = sweep_dead()
+        assert absurd in removed and not absurd.exists()
+        if os.getuid() == 0:
+            assert foreign.exists() and foreign not in removed
+    finally:
+        absurd.unlink(missing_ok=True)
+        foreign.unlink(missing_ok=True)
+
+
+def test_receiver_refuses_segments_others_could_have_written(sender: ShmSender) -> None:
+    m = sender.publish(1, weights())
+    path = SHM_DIR / m.handle
+    path.chmod(0o666)
+    with pytest.raises(InvalidArgument, match="mode 666"):
+        ShmReceiver().receive(m)
+    path.chmod(0o600)
+    if os.getuid() == 0:
+        os.chown(path, 65534, 65534)
+        with pytest.raises(InvalidArgument, match="owned by uid 65534"):
+            ShmReceiver().receive(m)
+        os.chown(path, 0, 0)
+    assert torch.equal(ShmReceiver().receive(m)["w"], weights()["w"])

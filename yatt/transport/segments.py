@@ -26,7 +26,7 @@ def owner_prefix(job: str, pid: int | None = None) -> str:
 def pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
-    except ProcessLookupError:
+    except (ProcessLookupError, OverflowError):  # gone, or no pid could be this large
         return False
     except PermissionError:  # alive, another user's
         return True
@@ -44,19 +44,27 @@ def owned_segments(prefix: str, shm_dir: Path = SHM_DIR) -> list[Path]:
         return []
 
 
+def owned_by_me(path: Path) -> bool:
+    """Whether this user owns path (a segment of another user is never ours to judge)."""
+    try:
+        return path.lstat().st_uid == os.getuid()
+    except OSError:
+        return False
+
+
 def remove(paths: list[Path]) -> list[Path]:
     removed = []
     for p in paths:
         try:
             p.unlink()
             removed.append(p)
-        except FileNotFoundError:
+        except (FileNotFoundError, PermissionError):
             pass
     return removed
 
 
 def sweep_dead(shm_dir: Path = SHM_DIR) -> list[Path]:
-    """Unlinks every yatt segment whose owner process is gone (after a SIGKILL); returns them.
+    """Unlinks this user's yatt segments whose owner process is gone (after a SIGKILL).
 
     Assumes one pid namespace per /dev/shm, which holds unless containers share /dev/shm
     across pid namespaces (then run the trainer and its rollouts in one pid namespace).
@@ -68,6 +76,6 @@ def sweep_dead(shm_dir: Path = SHM_DIR) -> list[Path]:
     dead = []
     for p in names:
         m = NAME.match(p.name)
-        if m and not pid_alive(int(m["pid"])):
+        if m and owned_by_me(p) and not pid_alive(int(m["pid"])):
             dead.append(p)
     return remove(dead)

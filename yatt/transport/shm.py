@@ -274,7 +274,14 @@ class ShmReceiver(WeightReceiver):
                 "is on another host)"
             ) from None
         try:
-            size = os.fstat(fd).st_size
+            info = os.fstat(fd)
+            # Only a segment of our own user that nobody else may write carries weights we trust.
+            if info.st_uid != os.getuid() or info.st_mode & 0o022:
+                raise InvalidArgument(
+                    f"segment {manifest.handle} is owned by uid {info.st_uid} with mode "
+                    f"{info.st_mode & 0o777:o} (expected uid {os.getuid()}, not group/world-writable)"
+                )
+            size = info.st_size
             if size != manifest.total_bytes:
                 raise InvalidArgument(
                     f"segment {manifest.handle} holds {size} bytes, manifest says "
