@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import math
 import re
-from fractions import Fraction
 from typing import Any
 
 _NUMBER = r"[-+]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?:[eE][-+]?\d+)?(?:/\d+(?:\.\d+)?)?"
@@ -49,21 +48,29 @@ def normalize(text: str) -> str:
     return text.strip().rstrip(".").strip()
 
 
+# No answer is written with more characters than this; longer text is not read as a number.
+MAX_NUMBER_CHARS = 64
+
+
 def to_number(text: str) -> float | None:
-    """The value of a number written as "19", "-1,000", "19.0", "1/2", "(1)/(2)", "1e3"."""
+    """The finite value of a number written as "19", "-1,000", "19.0", "1/2", "(1)/(2)", "1e3".
+
+    Parsed as floats, never as exact rationals: "1e2000000/1" would otherwise build a
+    two-million-digit integer while holding the GIL, and "1e400" overflow.
+    """
+    if len(text) > 4 * MAX_NUMBER_CHARS:
+        return None
     text = normalize(text).replace("(", "").replace(")", "")
     if text.endswith("%"):
         text = text[:-1]
-    if not FULL_NUMBER_RE.fullmatch(text):
+    if len(text) > MAX_NUMBER_CHARS or not FULL_NUMBER_RE.fullmatch(text):
         return None
-    text = text.strip().replace(",", "")
+    num, _, den = text.strip().replace(",", "").partition("/")
     try:
-        if "/" in text:
-            num, den = text.split("/")
-            return float(Fraction(num) / Fraction(den)) if float(den) != 0 else None
-        return float(text)
-    except (ValueError, ZeroDivisionError):
+        value = float(num) / float(den) if den else float(num)
+    except (ValueError, ZeroDivisionError, OverflowError):
         return None
+    return value if math.isfinite(value) else None
 
 
 def extract(text: str, mode: str) -> str | None:

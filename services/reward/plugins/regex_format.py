@@ -1,14 +1,16 @@
 """Format reward: a fixed score when the completion matches a regular expression.
 
 Typical use: reward "<think>...</think><answer>...</answer>" layouts in reasoning RL.
+Patterns run on RE2 (google-re2), which matches in time linear in the text: a user pattern
+such as (a+)+b cannot backtrack catastrophically over a hostile completion.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from typing import Literal
 
+import re2
 from pydantic import Field
 
 from yatt.config.loader import ConfigModel
@@ -17,7 +19,8 @@ from yatt.errors import ConfigError
 from .base import BlockingRewardFunction, RewardContext, RewardResult, RewardSample
 
 Flag = Literal["IGNORECASE", "DOTALL", "MULTILINE"]
-FLAGS = {"IGNORECASE": re.IGNORECASE, "DOTALL": re.DOTALL, "MULTILINE": re.MULTILINE}
+# Python's flag names, applied as RE2 inline flags.
+FLAGS = {"IGNORECASE": "i", "DOTALL": "s", "MULTILINE": "m"}
 
 
 def _dotall() -> list[Flag]:
@@ -25,12 +28,17 @@ def _dotall() -> list[Flag]:
 
 
 class RegexFormatOptions(ConfigModel):
-    pattern: str = Field(..., description="Python regular expression the completion must match.")
+    pattern: str = Field(
+        ...,
+        description="Regular expression (RE2 syntax: Python's without backreferences or "
+        "lookaround) the completion must match.",
+    )
     mode: Literal["search", "match", "fullmatch"] = Field(
         "fullmatch", description="search: anywhere; match: at the start; fullmatch: all of it."
     )
-    flags: list[Flag] = Field(
-        default_factory=_dotall, description="re flags applied to the pattern."
+    flags: list[Flag] = Field(default_factory=_dotall, description="Flags applied to the pattern.")
+    max_chars: int = Field(
+        100_000, gt=0, description="Longer completions score `unmatched` without matching."
     )
     strip: bool = Field(True, description="Strip surrounding whitespace before matching.")
     matched: float = Field(1.0, description="Score when the pattern matches.")
@@ -43,13 +51,17 @@ class RegexFormat(BlockingRewardFunction):
 
     def __init__(self, options: RegexFormatOptions, context: RewardContext) -> None:
         super().__init__(options, context)
-        flags = 0
-        for flag in options.flags:
-            flags |= FLAGS[flag]
+        inline = "".join(FLAGS[flag] for flag in options.flags)
+        settings = re2.Options()
+        settings.log_errors = False
         try:
-            self.regex = re.compile(options.pattern, flags)
-        except re.error as exc:
-            raise ConfigError(f"options.pattern: not a valid regular expression: {exc}") from None
+            self.regex = re2.compile(
+                f"(?{inline}){options.pattern}" if inline else options.pattern, settings
+            )
+        except re2.error as exc:
+            raise ConfigError(
+                f"options.pattern: not a valid RE2 regular expression: {exc}"
+            ) from None
         self.find = getattr(self.regex, options.mode)
 
     def score_sync(self, samples: Sequence[RewardSample]) -> list[RewardResult]:
@@ -57,6 +69,6 @@ class RegexFormat(BlockingRewardFunction):
         out = []
         for sample in samples:
             text = sample.completion.strip() if opts.strip else sample.completion
-            ok = self.find(text) is not None
+            ok = len(text) <= opts.max_chars and self.find(text) is not None
             out.append(RewardResult(total=opts.matched if ok else opts.unmatched))
         return out

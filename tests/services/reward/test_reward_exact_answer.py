@@ -89,6 +89,15 @@ async def test_boxed_mode_ignores_bare_numbers_and_custom_scores() -> None:
     assert results[0].details == {"extracted": None, "reference": "19"}
 
 
+async def test_hostile_numbers_neither_stall_nor_fail_the_batch() -> None:
+    """ "1e2000000/1" built a two-million-digit integer under the GIL; "1e400/1" raised
+    OverflowError and failed every sample of the batch."""
+    hostile = ["1e2000000/1", "1e400/1", "1e400", "9" * 5000, "1/1e-400"]
+    results = await verifier().score([sample(text) for text in hostile] + [sample("19")])
+    assert [r.total for r in results] == [0.0] * len(hostile) + [1.0]
+    assert all(to_number(text) is None for text in hostile)
+
+
 def test_missing_answer_is_invalid_argument() -> None:
     fn = verifier(answer_key="solution")
     with pytest.raises(InvalidArgument, match=r"samples\.3\.metadata: missing 'solution'"):

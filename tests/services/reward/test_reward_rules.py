@@ -78,3 +78,19 @@ def test_length_penalty_needs_token_ids() -> None:
 def test_length_options_free_below_max() -> None:
     with pytest.raises(ConfigError, match="free_length must be below max_length"):
         load_config(LengthPenaltyOptions, data={"max_length": 4, "free_length": 4})
+
+
+async def test_regex_runs_in_linear_time_over_hostile_text() -> None:
+    """(a+)+b over 30 a's takes Python's backtracking engine minutes; RE2 answers at once."""
+    fn = RegexFormat(RegexFormatOptions(pattern="(a+)+b", mode="search"), RewardContext())
+    hostile = RewardSample(id="s", prompt="", completion="a" * 30 + "c")
+    [result] = await fn.score([hostile])
+    assert result.total == 0.0
+
+
+async def test_regex_skips_completions_over_max_chars() -> None:
+    fn = RegexFormat(RegexFormatOptions(pattern="a+", max_chars=10), RewardContext())
+    results = await fn.score(
+        [RewardSample(id=str(n), prompt="", completion="a" * n) for n in (10, 11)]
+    )
+    assert [r.total for r in results] == [1.0, 0.0]
