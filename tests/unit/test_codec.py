@@ -151,3 +151,13 @@ def test_metadata_round_trip_and_errors() -> None:
         unpack(b"\xc1", what="details")
     with pytest.raises(InvalidArgument, match="must be a msgpack map"):
         unpack_map(pack([1, 2]))
+
+
+def test_metadata_bounds_items_and_bytes_before_building_objects() -> None:
+    """Before: msgpack's limits scaled with the input, so 1 MB of empty arrays became 1M lists."""
+    many = b"\xdd" + (10**6).to_bytes(4, "big") + b"\x90" * 10**6  # array32 of 1M empty arrays
+    with pytest.raises(InvalidArgument, match="max_array_len"):
+        unpack(many, what="details")
+    with pytest.raises(InvalidArgument, match="at most"):
+        unpack(b"\x90" * (17 * 2**20))
+    assert unpack(pack(list(range(1000)))) == list(range(1000))
