@@ -39,6 +39,10 @@ class Unavailable(YattError):
     code = grpc.StatusCode.UNAVAILABLE
 
 
+class DeadlineExceeded(YattError):
+    code = grpc.StatusCode.DEADLINE_EXCEEDED
+
+
 class ConfigError(YattError, ValueError):
     """A config value is wrong; the message names the key."""
 

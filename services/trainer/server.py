@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 
 import grpc
 
-from yatt.errors import FailedPrecondition
+from yatt.errors import FailedPrecondition, InvalidArgument
 from yatt.protos import common_pb2, trainer_pb2, trainer_pb2_grpc
 from yatt.services.trainer import convert
 from yatt.services.trainer.runner import TrainerRunner
@@ -47,6 +47,14 @@ class TrainerServicer(trainer_pb2_grpc.TrainerServiceServicer):
     async def GetWeights(
         self, request: trainer_pb2.GetWeightsRequest, context: grpc.aio.ServicerContext
     ) -> AsyncIterator[common_pb2.WeightChunk]:
+        current = self.publisher.current_version()
+        if request.min_version > current + 1:
+            # Waiting for the next version is what a rollout does; further ahead, the call would
+            # hold its admission slot until the server's time limit for nothing.
+            raise InvalidArgument(
+                f"min_version {request.min_version} is more than one ahead of the trainer's "
+                f"version {current}"
+            )
         snapshot = await self.publisher.get(request.min_version)
         chunk_bytes = requested_chunk_bytes(request.chunk_bytes, self.chunk_bytes)
         for chunk in convert.weight_chunks(snapshot, chunk_bytes):

@@ -39,6 +39,9 @@ class WeightPublisher:
         self._lock = asyncio.Lock()
         self._changed = asyncio.Condition()
 
+    def current_version(self) -> int:
+        return self._current()
+
     async def notify(self) -> None:
         """Called after a step: wakes callers waiting for a newer version."""
         async with self._changed:

@@ -144,11 +144,15 @@ def test_get_weights(svc: Service, request: trainer_pb2.GetWeightsRequest | None
     if request is None:
         return call(svc, "GetWeights", None, None) and None
     version = stub(svc).Status(trainer_pb2.TrainerStatusRequest(), timeout=30).weight_version
-    if request.min_version > version:  # waits for a future version: only the deadline ends it
+    if request.min_version == version + 1:  # waits for the next version: the deadline ends it
         code, _ = call(
             svc, "GetWeights", stub(svc).GetWeights, request, stream_reply=True, timeout=0.5
         )
         assert code in (grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.INVALID_ARGUMENT)
+    elif request.min_version > version + 1:  # refused at once, never held to the deadline
+        code, _ = call(svc, "GetWeights", stub(svc).GetWeights, request, stream_reply=True,
+                       forbid=[grpc.StatusCode.DEADLINE_EXCEEDED])  # fmt: skip
+        assert code == grpc.StatusCode.INVALID_ARGUMENT
     else:  # a version that exists must stream promptly or be refused, never spin to the deadline
         # (a tiny chunk_bytes is clamped by the server, so it streams promptly too)
         call(svc, "GetWeights", stub(svc).GetWeights, request, stream_reply=True,

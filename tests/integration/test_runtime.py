@@ -81,6 +81,25 @@ async def test_health_list_names_every_service_with_its_status(runtime: ServiceR
         assert {r.status for r in listed.statuses.values()} == {NOT_SERVING}
 
 
+async def test_server_limit_ends_a_call_without_a_client_deadline() -> None:
+    """max_call_s bounds every RPC (and frees its admission slot), whatever the client asked."""
+    rt = ServiceRuntime(ServerConfig(max_concurrency=1, max_call_s=0.5), "limited")
+    await rt.start()
+    try:
+        async with make_channel(rt.endpoint) as channel:
+            stub = diagnostics_pb2_grpc.DiagnosticsServiceStub(channel)
+            with pytest.raises(grpc.aio.AioRpcError) as err:
+                await stub.Echo(echo(hold_s=5))  # no client deadline at all
+            assert err.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+            assert "server.max_call_s" in err.value.details()
+            assert (await stub.Echo(echo(), timeout=5)).sum == 6.0  # the slot is free again
+            with pytest.raises(grpc.aio.AioRpcError) as err:
+                await stub.Echo(echo(hold_s=1e9), timeout=5)
+            assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    finally:
+        await rt.stop(0)
+
+
 async def test_oversized_message_then_next_call_served(runtime: ServiceRuntime) -> None:
     async with make_channel(runtime.endpoint, max_message_bytes=8 << 20) as channel:
         stub = diagnostics_pb2_grpc.DiagnosticsServiceStub(channel)

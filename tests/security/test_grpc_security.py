@@ -151,6 +151,22 @@ async def test_health_is_open_without_a_token(start, token_file: Path) -> None:
     assert reply.status == health_pb2.HealthCheckResponse.SERVING
 
 
+async def test_only_health_check_is_open_watch_and_list_need_the_token(
+    start, token_file: Path
+) -> None:
+    """An open Watch let anyone hold a stream for ever, outside admission."""
+    endpoint = await start(ServerConfig(auth=AuthConfig(token_file=str(token_file))))
+    async with make_channel(endpoint) as channel:
+        stub = health_pb2_grpc.HealthStub(channel)
+        with pytest.raises(grpc.aio.AioRpcError) as err:
+            await stub.List(health_pb2.HealthListRequest(), timeout=5)
+        assert err.value.code() == grpc.StatusCode.UNAUTHENTICATED
+        with pytest.raises(grpc.aio.AioRpcError) as err:
+            async for _ in stub.Watch(health_pb2.HealthCheckRequest(), timeout=5):
+                pass
+        assert err.value.code() == grpc.StatusCode.UNAUTHENTICATED
+
+
 async def test_tls_plus_token_uses_call_credentials(
     start, pki: CertFiles, token_file: Path, tmp_path: Path
 ) -> None:

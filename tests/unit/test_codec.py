@@ -161,3 +161,13 @@ def test_metadata_bounds_items_and_bytes_before_building_objects() -> None:
     with pytest.raises(InvalidArgument, match="at most"):
         unpack(b"\x90" * (17 * 2**20))
     assert unpack(pack(list(range(1000)))) == list(range(1000))
+
+
+def test_assembler_refuses_empty_chunks_of_a_tensor_that_needs_bytes() -> None:
+    """A stream of empty pieces would otherwise hold the call (and its slot) for ever."""
+    assembler = TensorAssembler()
+    empty = common_pb2.TensorChunk(name="w", dtype="float32", shape=[2], total_bytes=8)
+    with pytest.raises(InvalidArgument, match="empty chunk"):
+        assembler.feed(empty)
+    [piece] = iter_tensor_chunks("z", torch.zeros(0))  # a zero-element tensor is one empty piece
+    assert TensorAssembler().feed(piece) is not None

@@ -175,6 +175,9 @@ class TensorAssembler:
             self._partial[name] = part
         elif chunk.dtype != part.dtype_text or list(chunk.shape) != part.shape:
             raise InvalidArgument(f"{what}: chunks disagree on dtype or shape")
+        if not chunk.data and part.want > 0:
+            # Progress is required: a stream of empty pieces would hold the call for ever.
+            raise InvalidArgument(f"{what}: empty chunk ({part.want - part.filled} bytes missing)")
         if chunk.offset != part.filled:
             raise InvalidArgument(
                 f"{what}: chunk at offset {chunk.offset}, expected {part.filled} (out of order?)"

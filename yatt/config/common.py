@@ -41,6 +41,12 @@ class ServerConfig(ConfigModel):
     grace_s: float = Field(
         30.0, ge=0, description="On SIGTERM, how long in-flight RPCs may finish before cancel."
     )
+    max_call_s: float = Field(
+        900.0,
+        gt=0,
+        description="Longest any one RPC may run, whatever deadline the client sent (or none): "
+        "past it the call ends with DEADLINE_EXCEEDED and frees its admission slot.",
+    )
     tls: TLSConfig = Field(
         default_factory=TLSConfig, description="TLS / mutual TLS for this server (off by default)."
     )

@@ -8,7 +8,11 @@ import socket
 import grpc
 
 from yatt.codec.tensor import tensor_from_proto
+from yatt.errors import InvalidArgument
 from yatt.protos import diagnostics_pb2, diagnostics_pb2_grpc
+
+# Echo holds its admission slot while it waits: a diagnostic never needs long.
+MAX_HOLD_S = 10.0
 
 
 class DiagnosticsServicer(diagnostics_pb2_grpc.DiagnosticsServiceServicer):
@@ -18,6 +22,8 @@ class DiagnosticsServicer(diagnostics_pb2_grpc.DiagnosticsServiceServicer):
     async def Echo(
         self, request: diagnostics_pb2.EchoRequest, context: grpc.aio.ServicerContext
     ) -> diagnostics_pb2.EchoReply:
+        if not 0 <= request.hold_s <= MAX_HOLD_S:  # NaN fails both comparisons
+            raise InvalidArgument(f"hold_s must be in [0, {MAX_HOLD_S:g}], got {request.hold_s}")
         tensor = tensor_from_proto(request.tensor, what="tensor")
         if request.hold_s > 0:
             await asyncio.sleep(request.hold_s)

@@ -1,7 +1,9 @@
 """Wraps every service handler with admission, the one exception -> status mapping and the
 RPC latency histogram (per method and final status, refusals by admission included).
 
-Health checks and reflection bypass admission so probes answer even when the queue is full.
+Health Check and List and reflection bypass admission so probes answer even when the queue is
+full; Health Watch, a stream that may last, is admitted like any RPC. Every admitted RPC runs under the server's own
+time limit (`server.max_call_s`), whatever deadline the client sent, or none.
 """
 
 from __future__ import annotations
@@ -15,12 +17,16 @@ from typing import Any
 import grpc
 
 from yatt import metrics
-from yatt.errors import YattError, status_for
+from yatt.errors import DeadlineExceeded, YattError, status_for
 from yatt.rpc.admission import AdmissionGate
 
 log = logging.getLogger(__name__)
 
-UNGATED_PREFIXES = ("/grpc.health.v1.", "/grpc.reflection.")
+UNGATED_PREFIXES = (
+    "/grpc.health.v1.Health/Check",
+    "/grpc.health.v1.Health/List",
+    "/grpc.reflection.",
+)
 
 
 async def _abort(context: grpc.aio.ServicerContext, exc: BaseException, method: str) -> None:
@@ -54,12 +60,22 @@ class _CallTimer:
         )
 
 
-def _wrap_unary(behavior: Callable, gate: AdmissionGate, method: str) -> Callable:
+def _over_limit(method: str, limit_s: float) -> DeadlineExceeded:
+    return DeadlineExceeded(
+        f"{method} ran past the server's limit of {limit_s:g}s (server.max_call_s)"
+    )
+
+
+def _wrap_unary(behavior: Callable, gate: AdmissionGate, method: str, limit_s: float) -> Callable:
     async def handler(request: Any, context: grpc.aio.ServicerContext) -> Any:
         timer = _CallTimer(gate.name, method)
         try:
             async with gate.admit():
-                return await behavior(request, context)
+                try:
+                    async with asyncio.timeout(limit_s):
+                        return await behavior(request, context)
+                except TimeoutError:
+                    raise _over_limit(method, limit_s) from None
         except grpc.aio.AbortError:
             raise
         except asyncio.CancelledError:
@@ -74,13 +90,17 @@ def _wrap_unary(behavior: Callable, gate: AdmissionGate, method: str) -> Callabl
     return handler
 
 
-def _wrap_stream(behavior: Callable, gate: AdmissionGate, method: str) -> Callable:
+def _wrap_stream(behavior: Callable, gate: AdmissionGate, method: str, limit_s: float) -> Callable:
     async def handler(request: Any, context: grpc.aio.ServicerContext) -> Any:
         timer = _CallTimer(gate.name, method)
         try:
             async with gate.admit():
-                async for item in behavior(request, context):
-                    yield item
+                try:
+                    async with asyncio.timeout(limit_s):
+                        async for item in behavior(request, context):
+                            yield item
+                except TimeoutError:
+                    raise _over_limit(method, limit_s) from None
         except grpc.aio.AbortError:
             raise
         except (asyncio.CancelledError, GeneratorExit):
@@ -98,8 +118,9 @@ def _wrap_stream(behavior: Callable, gate: AdmissionGate, method: str) -> Callab
 class AdmissionInterceptor(grpc.aio.ServerInterceptor):
     """Admits each RPC through the gate and maps domain errors to status codes."""
 
-    def __init__(self, gate: AdmissionGate) -> None:
+    def __init__(self, gate: AdmissionGate, max_call_s: float) -> None:
         self._gate = gate
+        self._limit_s = max_call_s
 
     async def intercept_service(
         self,
@@ -116,16 +137,16 @@ class AdmissionInterceptor(grpc.aio.ServerInterceptor):
         )
         if handler.unary_unary:
             return grpc.unary_unary_rpc_method_handler(
-                _wrap_unary(handler.unary_unary, self._gate, method), **kwargs
+                _wrap_unary(handler.unary_unary, self._gate, method, self._limit_s), **kwargs
             )
         if handler.stream_unary:
             return grpc.stream_unary_rpc_method_handler(
-                _wrap_unary(handler.stream_unary, self._gate, method), **kwargs
+                _wrap_unary(handler.stream_unary, self._gate, method, self._limit_s), **kwargs
             )
         if handler.unary_stream:
             return grpc.unary_stream_rpc_method_handler(
-                _wrap_stream(handler.unary_stream, self._gate, method), **kwargs
+                _wrap_stream(handler.unary_stream, self._gate, method, self._limit_s), **kwargs
             )
         return grpc.stream_stream_rpc_method_handler(
-            _wrap_stream(handler.stream_stream, self._gate, method), **kwargs
+            _wrap_stream(handler.stream_stream, self._gate, method, self._limit_s), **kwargs
         )

@@ -54,7 +54,7 @@ class ServiceRuntime:
         interceptors: list[grpc.aio.ServerInterceptor] = []
         if tokens:
             interceptors.append(TokenAuthInterceptor(tokens))
-        interceptors.append(AdmissionInterceptor(self.load))
+        interceptors.append(AdmissionInterceptor(self.load, cfg.max_call_s))
         self._server = grpc.aio.server(
             interceptors=interceptors,
             options=message_size_options(cfg.max_message_bytes)

@@ -1,7 +1,8 @@
 """Bearer-token authentication: a server interceptor that checks it, a client one that sends it.
 
-Health checks stay open (orchestrator probes carry no token); every other method, reflection
-included, answers UNAUTHENTICATED with one fixed message unless the token matches.
+Health Check stays open (orchestrator probes carry no token); every other method, Health's
+Watch and List and reflection included, answers UNAUTHENTICATED with one fixed message unless
+the token matches (an open Watch would let anyone hold a stream for ever).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import grpc
 
 AUTH_HEADER = "authorization"
 # Probes reach these without a token; they reveal only SERVING / NOT_SERVING.
-OPEN_PREFIXES = ("/grpc.health.v1.Health/",)
+OPEN_PREFIXES = ("/grpc.health.v1.Health/Check",)
 # The same words for a missing, malformed or wrong token: a caller learns nothing more.
 DENIED = "missing or invalid credentials"
 

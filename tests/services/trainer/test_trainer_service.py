@@ -94,6 +94,15 @@ async def test_get_weights_clamps_a_tiny_chunk_size(client: Client) -> None:
     assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
 
 
+async def test_get_weights_refuses_a_min_version_beyond_the_next(client: Client) -> None:
+    """A huge min_version used to wait for ever, holding an admission slot."""
+    request = trainer_pb2.GetWeightsRequest(min_version=2**62)
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        _ = [c async for c in client.stub.GetWeights(request, timeout=10)]
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "more than one ahead" in err.value.details()
+
+
 async def test_push_steps_and_second_push_is_already_exists(client: Client) -> None:
     first = await client.push(make_experience("0/0", seed=0))
     assert (first.stepped, first.pending_samples) == (False, 4)
