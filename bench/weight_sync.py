@@ -28,7 +28,7 @@ import yaml  # noqa: E402
 from yatt.models.init import init_model  # noqa: E402
 from yatt.models.load import load_causal_lm  # noqa: E402
 from yatt.models.presets import ModelPreset  # noqa: E402
-from yatt.services.trainer.worker import policy_tensors  # noqa: E402
+from yatt.services.trainer.modules import policy_tensors  # noqa: E402
 from yatt.testing.procs import ChildProcess  # noqa: E402
 from yatt.transport.base import WeightSender  # noqa: E402
 from yatt.transport.grpc import GrpcSender  # noqa: E402

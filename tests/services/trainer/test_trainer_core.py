@@ -8,23 +8,22 @@ from pathlib import Path
 
 import pytest
 import torch
-from trainer_helpers import make_experience, tiny_model_dir, trainer_config
+from trainer_helpers import deepspeed_modules, make_experience, tiny_model_dir, trainer_config
 
 from yatt.errors import AlreadyExists, FailedPrecondition, InvalidArgument
 from yatt.models.load import load_causal_lm
 from yatt.models.logprobs import token_logprobs
 from yatt.services.trainer.core import TrainerCore
+from yatt.services.trainer.engine_api import build_engine
 from yatt.services.trainer.modules import ActorCritic, policy_forward
-from yatt.services.trainer.ranks import RankGroup
 
 pytestmark = [pytest.mark.unit, pytest.mark.timeout(120)]
 
 
 def make_core(model_dir: Path, out: Path, **over: object) -> TrainerCore:
     torch.set_num_threads(1)
-    core = TrainerCore(
-        trainer_config(model_dir, out, **over), RankGroup(trainer_config(model_dir, out, **over))
-    )
+    cfg = trainer_config(model_dir, out, **over)
+    core = TrainerCore(cfg, build_engine(cfg))
     core.restore()
     return core
 
@@ -37,7 +36,7 @@ def changed(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> int:
 @pytest.mark.parametrize("stage", [1, 2, 3])
 def test_zero_stage_steps_and_changes_weights(model_dir: Path, tmp_path: Path, stage: int) -> None:
     core = make_core(model_dir, tmp_path, deepspeed={"zero_stage": stage}, checkpoint_every=0)
-    engine = core.group.worker.engines.policy
+    engine = deepspeed_modules(core).policy
     assert type(engine).__name__ == "DeepSpeedEngine"
     assert engine.zero_optimization_stage() == stage
     before = core.snapshot()
@@ -76,8 +75,9 @@ def test_ppo_with_critic_steps(model_dir: Path, tmp_path: Path, critic: str) -> 
         model_dir, tmp_path / "out", loss={"algorithm": "ppo", "kl_coef": 0.01, "kl_in_reward": True},
         critic=critic_cfg, checkpoint_every=0,
     )  # fmt: skip
-    engines = core.group.worker.engines
-    head = (engines.critic.module if critic == "separate" else engines.policy.module).value_head
+    modules = deepspeed_modules(core)
+    trained = modules.critic if critic == "separate" and modules.critic else modules.policy
+    head = trained.module.value_head
     head_before = head.proj.weight.detach().clone()
     for i in range(2):
         exp = make_experience(f"0/{i}", seed=i)
