@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable
-from types import TracebackType
 
 import aetcd
 
@@ -35,12 +34,7 @@ class ProgressPublisher:
         self._unsubscribe = self._runner.on_step(self.publish)
         return self
 
-    async def __aexit__(
-        self,
-        _type: type[BaseException] | None,
-        _exc: BaseException | None,
-        _tb: TracebackType | None,
-    ) -> None:
+    async def __aexit__(self, *_exc: object) -> None:
         self._unsubscribe()
 
     async def publish(self, _result: PushResult | None = None) -> None:

@@ -87,8 +87,11 @@ def test_refusals_leave_state_unchanged(model_dir: Path, tmp_path: Path) -> None
     core = open_core(model_dir, tmp_path, max_staleness=1, checkpoint_every=0)
     push_all(core, 4)
     core.push(make_experience("1/0", seed=4, version=2))  # pending, epoch 1
+    assert (core.version, core.pending_samples) == (2, 4)
     state, weights = core.state(), core.snapshot().tensors
     journal = sorted(os.listdir(tmp_path / "journal"))
+    bad_reward = make_experience("1/1", version=2)
+    bad_reward.rewards[0] = float("nan")
     bad_ids = make_experience("1/1", version=2)
     bad_ids.input_ids[0, 0] = 10_000
     refusals = [
@@ -96,8 +99,10 @@ def test_refusals_leave_state_unchanged(model_dir: Path, tmp_path: Path) -> None
         (make_experience("1/0", version=2), AlreadyExists, "waiting for the next step"),
         (make_experience("1/1", version=0), FailedPrecondition, "at most 1 versions"),
         (make_experience("1/1", version=3), InvalidArgument, "newer than"),
+        (bad_reward, InvalidArgument, "rewards contains NaN"),
         (bad_ids, InvalidArgument, "outside \\[0, 256\\)"),
         (make_experience("1/1", version=2, job="x"), InvalidArgument, "unknown job"),
+        (make_experience("1/1", version=2, epoch=0), InvalidArgument, "header epoch 0"),
     ]
     for exp, error, reason in refusals:
         with pytest.raises(error, match=reason):
@@ -105,6 +110,9 @@ def test_refusals_leave_state_unchanged(model_dir: Path, tmp_path: Path) -> None
     assert core.state() == state
     assert sorted(os.listdir(tmp_path / "journal")) == journal
     assert_same_weights(weights, core.snapshot().tensors)
+    core.push(make_experience("3/0", version=2))
+    with pytest.raises(InvalidArgument, match="epoch_window"):
+        core.push(make_experience("1/5", version=2))
 
 
 def test_flush_steps_what_is_pending_and_survives_reopen(model_dir: Path, tmp_path: Path) -> None:
