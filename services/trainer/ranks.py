@@ -129,7 +129,7 @@ class RankGroup:
 
     @property
     def vocab_size(self) -> int:
-        return int(self.rank.modules.lm.config.vocab_size)  # type: ignore[union-attr, arg-type]
+        return self.rank.modules.vocab_size
 
     def step(self, batch: Batch, plan: StepPlan) -> dict[str, float]:
         parts = batch.split(self.world_size)

@@ -55,3 +55,7 @@ class StepModules:
         lm = self.policy.module.lm
         assert isinstance(lm, torch.nn.Module)
         return lm
+
+    @property
+    def vocab_size(self) -> int:
+        return int(self.lm.config.vocab_size)  # type: ignore[union-attr, arg-type]

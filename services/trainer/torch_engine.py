@@ -94,7 +94,7 @@ class TorchEngine:
 
     @property
     def vocab_size(self) -> int:
-        return int(self.modules.lm.config.vocab_size)  # type: ignore[union-attr, arg-type]
+        return self.modules.vocab_size
 
     def step(self, batch: Batch, plan: StepPlan) -> dict[str, float]:
         return combine([train_step(self.modules, self.cfg, batch, plan, self.world_size)])
