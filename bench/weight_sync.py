@@ -29,7 +29,7 @@ from yatt.models.init import init_model  # noqa: E402
 from yatt.models.load import load_causal_lm  # noqa: E402
 from yatt.models.presets import ModelPreset  # noqa: E402
 from yatt.process.handle import ProcessHandle  # noqa: E402
-from yatt.services.trainer.worker import policy_tensors  # noqa: E402
+from yatt.services.trainer.modules import policy_tensors  # noqa: E402
 from yatt.transport.base import WeightSender  # noqa: E402
 from yatt.transport.grpc import GrpcSender  # noqa: E402
 from yatt.transport.shm import ShmSender  # noqa: E402

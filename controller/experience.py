@@ -27,7 +27,7 @@ def shaped_rewards(samples: Sequence[Sample], job: JobConfig) -> torch.Tensor:
     return rewards
 
 
-def build_experience(samples: Sequence[Sample], job: JobConfig) -> dict[str, torch.Tensor]:
+def experience_tensors(samples: Sequence[Sample], job: JobConfig) -> dict[str, torch.Tensor]:
     """input_ids, attention_mask, loss_mask, old/ref log-probs, advantages and rewards."""
     batch = len(samples)
     width = max(s.length for s in samples)

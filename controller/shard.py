@@ -20,7 +20,7 @@ from yatt.controller import calls
 from yatt.controller.algo import useful_group_mask
 from yatt.controller.config import JobConfig
 from yatt.controller.dataset import PromptDataset, PromptRow
-from yatt.controller.experience import build_experience, shaped_rewards
+from yatt.controller.experience import experience_tensors, shaped_rewards
 from yatt.controller.pool import Member, RolePool
 from yatt.controller.sample import Sample
 
@@ -190,7 +190,7 @@ class ShardRunner:
                 refs = await calls.reference_logprobs(self.pools.reference, samples, self.settings)
             for sample, values in zip(samples, refs, strict=True):
                 sample.ref_logprobs = values
-        tensors = await asyncio.to_thread(build_experience, samples, self.job)
+        tensors = await asyncio.to_thread(experience_tensors, samples, self.job)
         version = min(s.policy_version for s in samples)
         header = {
             "job": self.job.job,

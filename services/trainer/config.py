@@ -93,6 +93,12 @@ class TrainerConfig(ConfigModel):
     world_size: int = Field(
         1, ge=1, description="DeepSpeed ranks; rank 0 serves gRPC and starts ranks 1..n-1."
     )
+    engine: Literal["deepspeed", "torch"] = Field(
+        "deepspeed",
+        description="deepspeed: ZeRO engines on world_size ranks; torch: plain torch and AdamW in "
+        "this one process (world_size 1; the deepspeed batch, lr, AdamW and clipping settings "
+        "apply, zero_stage and the distributed ones do not).",
+    )
     deepspeed: DeepSpeedSettings = Field(DeepSpeedSettings(), description="DeepSpeed settings.")
     loss: LossConfig = Field(LossConfig(), description="Policy/critic loss settings.")
     critic: CriticSettings = Field(CriticSettings(), description="Critic for PPO.")
@@ -146,6 +152,8 @@ class TrainerConfig(ConfigModel):
                 f"deepspeed.global_batch_samples ({ds.global_batch_samples}) must be a multiple of "
                 f"deepspeed.micro_batch * world_size ({per_step})"
             )
+        if self.engine == "torch" and self.world_size != 1:
+            raise ValueError(f"engine torch runs one process; world_size is {self.world_size}")
         if self.registration.job is not None and self.registration.job != self.job:
             raise ValueError(f"registration.job {self.registration.job!r} != job {self.job!r}")
         if self.loss.uses_critic and self.critic.kind == "none":

@@ -11,7 +11,11 @@ from yatt.codec.tensor import TensorAssembler, iter_tensor_chunks
 from yatt.errors import InvalidArgument
 from yatt.protos import common_pb2, trainer_pb2
 from yatt.services.trainer.core import CheckpointInfo, PushResult, TrainerState, WeightSnapshot
-from yatt.services.trainer.experience import Experience, ExperienceHeader, build_experience
+from yatt.services.trainer.experience import (
+    Experience,
+    ExperienceHeader,
+    experience_from_tensors,
+)
 from yatt.transport import grpc as grpc_transport
 
 
@@ -62,7 +66,7 @@ async def experience_from_stream(
         raise InvalidArgument("PushExperience: stream without a header")
     if assembler.incomplete():
         raise InvalidArgument(f"PushExperience: tensors cut short: {assembler.incomplete()}")
-    return build_experience(header, tensors)
+    return experience_from_tensors(header, tensors)
 
 
 def experience_to_stream(

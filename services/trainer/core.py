@@ -20,11 +20,10 @@ from yatt.errors import AlreadyExists, FailedPrecondition, InvalidArgument
 from yatt.services.trainer import checkpoint as ckpt
 from yatt.services.trainer.batching import collate, plan_step
 from yatt.services.trainer.config import TrainerConfig
+from yatt.services.trainer.engine_api import TrainingEngine
 from yatt.services.trainer.experience import Experience, Requirements, parse_shard_id, validate
 from yatt.services.trainer.journal import Journal
 from yatt.services.trainer.ledger import Ledger
-from yatt.services.trainer.ranks import RankGroup
-from yatt.services.trainer.train_step import combine
 
 log = logging.getLogger(__name__)
 
@@ -70,9 +69,9 @@ class WeightSnapshot:
 
 
 class TrainerCore:
-    def __init__(self, cfg: TrainerConfig, group: RankGroup) -> None:
+    def __init__(self, cfg: TrainerConfig, engine: TrainingEngine) -> None:
         self.cfg = cfg
-        self.group = group
+        self.engine = engine
         out = Path(cfg.out_dir)
         self.ckpt_root = out / "checkpoints"
         self.ckpt_root.mkdir(parents=True, exist_ok=True)
@@ -85,10 +84,9 @@ class TrainerCore:
         self.samples_trained = 0
         self.last_metrics: dict[str, Any] = {}
         self.last_checkpoint: str | None = None
-        lm = group.worker.engines.lm
         self.requirements = Requirements(
             job=cfg.job,
-            vocab_size=int(lm.config.vocab_size),
+            vocab_size=engine.vocab_size,
             needs_advantages=not cfg.loss.uses_critic,
             needs_ref_logprobs=cfg.loss.kl_coef > 0,
         )
@@ -147,9 +145,7 @@ class TrainerCore:
         start = time.perf_counter()
         batch = collate(self.pending)
         plan = plan_step(batch, self.cfg.loss.aggregation)
-        parts = batch.split(self.group.world_size)
-        per_rank = self.group.run("step", per_rank=[(p, plan) for p in parts])
-        metrics: dict[str, Any] = combine(per_rank)
+        metrics: dict[str, Any] = self.engine.step(batch, plan)
         elapsed = time.perf_counter() - start
         self.step += 1
         self.version += 1
@@ -167,7 +163,7 @@ class TrainerCore:
             tokens_per_s=plan.total_tokens / max(elapsed, 1e-9),
         )
         if self.cfg.verify_ranks:
-            digests = self.group.run("digest")
+            digests = self.engine.digests()
             metrics["rank_digests"] = digests
             if len(set(digests)) != 1:
                 raise RuntimeError(f"step {self.step}: ranks diverged: {digests}")
@@ -194,7 +190,7 @@ class TrainerCore:
         """Steps with the pending shards although the global batch is not full (the job is
         done, so no more will come); False if nothing is pending or too little for one sample
         per micro-batch on every rank (those stay pending, in the ledger's pending list)."""
-        if self.pending_samples < self.group.world_size * self.cfg.grad_accum:
+        if self.pending_samples < self.engine.world_size * self.cfg.grad_accum:
             return False
         log.info("flushing %d pending samples (%d shards)", self.pending_samples, len(self.pending))
         self._step()
@@ -203,9 +199,9 @@ class TrainerCore:
     # -- checkpoints -----------------------------------------------------------------------
 
     def checkpoint(self, label: str = "") -> CheckpointInfo:
-        """Saves DeepSpeed state plus ledger, step, version, RNG; then trims the journal."""
+        """Saves the engine's state plus ledger, step, version; then trims the journal."""
         tag = ckpt.tag_for(self.step)
-        self.group.run("save", (str(self.ckpt_root), tag))
+        self.engine.save(self.ckpt_root, tag)
         state = {
             "step": self.step,
             "weight_version": self.version,
@@ -213,7 +209,8 @@ class TrainerCore:
             "journal_seq": self.journal.last_seq,
             "samples_trained": self.samples_trained,
             "last_metrics": {k: v for k, v in self.last_metrics.items() if k != "rank_digests"},
-            "world_size": self.group.world_size,
+            "world_size": self.engine.world_size,
+            "engine": self.cfg.engine,
             "zero_stage": self.cfg.deepspeed.zero_stage,
             "label": label,
             "time": time.time(),
@@ -231,12 +228,8 @@ class TrainerCore:
         ref = ckpt.resolve_resume(self.cfg.resume, self.ckpt_root)
         if ref is not None:
             state = ckpt.read_state(ref)
-            if state.get("world_size", 1) != self.group.world_size:
-                raise InvalidArgument(
-                    f"checkpoint {ref.path} was written by {state['world_size']} ranks, "
-                    f"this trainer has {self.group.world_size}"
-                )
-            self.group.run("load", (str(ref.root), ref.tag))
+            self._check_resumable(ref, state)
+            self.engine.load(ref.root, ref.tag)
             self.step = int(state["step"])
             self.version = int(state["weight_version"])
             self.samples_trained = int(state.get("samples_trained", 0))
@@ -257,11 +250,25 @@ class TrainerCore:
             log.info("replayed %d journaled shards: step %d, %d samples pending",
                      replayed, self.step, self.pending_samples)  # fmt: skip
 
+    def _check_resumable(self, ref: ckpt.CheckpointRef, state: dict[str, Any]) -> None:
+        """A checkpoint holds one engine's files for one world size; refuse any other."""
+        if state.get("world_size", 1) != self.engine.world_size:
+            raise InvalidArgument(
+                f"checkpoint {ref.path} was written by {state['world_size']} ranks, "
+                f"this trainer has {self.engine.world_size}"
+            )
+        # Checkpoints from before the engine choice are all DeepSpeed's.
+        written_by = state.get("engine", "deepspeed")
+        if written_by != self.cfg.engine:
+            raise InvalidArgument(
+                f"checkpoint {ref.path} was written by engine {written_by}, "
+                f"this trainer runs {self.cfg.engine}"
+            )
+
     # -- weights and status ----------------------------------------------------------------
 
     def snapshot(self) -> WeightSnapshot:
-        tensors = self.group.run("gather")[0]
-        return WeightSnapshot(self.version, tensors)
+        return WeightSnapshot(self.version, self.engine.gather())
 
     def state(self) -> TrainerState:
         return TrainerState(

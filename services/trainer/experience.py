@@ -63,7 +63,9 @@ def parse_shard_id(shard_id: str) -> tuple[int, int]:
     return int(epoch), int(idx)
 
 
-def build_experience(header: ExperienceHeader, tensors: dict[str, torch.Tensor]) -> Experience:
+def experience_from_tensors(
+    header: ExperienceHeader, tensors: dict[str, torch.Tensor]
+) -> Experience:
     """Names -> Experience; unknown or missing-required names are InvalidArgument."""
     unknown = sorted(set(tensors) - set(KNOWN))
     if unknown:

@@ -6,12 +6,16 @@ holds them equal), plus the entropy and hidden states that function does not ret
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import nn
 
 from yatt.models.logprobs import logprobs_from_logits, position_ids_for
+from yatt.services.trainer.config import TrainerConfig
 from yatt.services.trainer.losses import entropy_from_logits
 
 
@@ -74,6 +78,21 @@ class Critic(nn.Module):
         return self.value_head(out.hidden_states[-1])
 
 
+def load_trained_modules(cfg: TrainerConfig) -> tuple[ActorCritic, Critic | None]:
+    """The policy (with a value head for critic kind value_head) and a separate critic, loaded
+    from their directories after seeding torch with cfg.seed, so every rank starts the same."""
+    from yatt.models.load import load_causal_lm
+
+    dtype = torch.bfloat16 if cfg.deepspeed.precision == "bfloat16" else torch.float32
+    torch.manual_seed(cfg.seed)
+    lm = load_causal_lm(cfg.model, dtype=dtype).train()
+    policy = ActorCritic(lm, cfg.critic.kind == "value_head")
+    if cfg.critic.kind != "separate":
+        return policy, None
+    assert cfg.critic.model is not None
+    return policy, Critic(load_causal_lm(cfg.critic.model, dtype=dtype).train())
+
+
 @dataclass
 class PolicyOutput:
     """All [B, T] aligned with input_ids (column 0 is 0): log-probs, entropy, values or None."""
@@ -88,13 +107,13 @@ def _shift_right(x: torch.Tensor) -> torch.Tensor:
 
 
 def policy_forward(
-    model: nn.Module,
+    model: Callable[..., Any],
     input_ids: torch.Tensor,
     attention_mask: torch.Tensor,
     entropy: bool = True,
     entropy_grad: bool = False,
 ) -> PolicyOutput:
-    """Runs model (an ActorCritic or the DeepSpeed engine wrapping one).
+    """Runs model (an ActorCritic, or a step module wrapping one).
 
     The entropy keeps its graph only with entropy_grad (an entropy bonus); as a metric it is
     computed without one, which saves a [B, T, V] activation.
@@ -115,7 +134,27 @@ def policy_forward(
 
 
 def critic_values(
-    critic: nn.Module, input_ids: torch.Tensor, attention_mask: torch.Tensor
+    critic: Callable[..., Any], input_ids: torch.Tensor, attention_mask: torch.Tensor
 ) -> torch.Tensor:
     """[B, T] values aligned like policy_forward's."""
     return _shift_right(critic(input_ids=input_ids, attention_mask=attention_mask)[:, :-1])
+
+
+def policy_tensors(lm: nn.Module) -> dict[str, torch.Tensor]:
+    """Distinct parameters (tied names once, under their first name) plus persistent buffers,
+    as CPU copies: what a rollout engine loads (matches yatt.models.weights.spec_of)."""
+    out = {name: p.detach().to("cpu", copy=True) for name, p in lm.named_parameters()}
+    persistent = set(lm.state_dict(keep_vars=True))
+    for name, b in lm.named_buffers():
+        if name in persistent:
+            out[name] = b.detach().to("cpu", copy=True)
+    return out
+
+
+def weights_digest(lm: nn.Module) -> str:
+    """sha256 of the parameters' names and bytes (ranks compare it to detect divergence)."""
+    digest = hashlib.sha256()
+    for name, p in lm.named_parameters():
+        digest.update(name.encode())
+        digest.update(p.detach().to("cpu").contiguous().view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()

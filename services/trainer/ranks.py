@@ -1,9 +1,11 @@
 """Several DeepSpeed ranks behind one endpoint: rank 0 (the service) starts ranks 1..n-1 as
-child processes and sends each command to all of them over a gloo group.
+child processes and sends each typed command (rank.RankCommand) to all of them over a gloo group.
+RankGroup is the DeepSpeed TrainingEngine.
 
-A command is three collectives on that group: broadcast (name, shared arg), scatter (per-rank
-args), gather (results). Children exit when told to stop, when rank 0 dies (PDEATHSIG), or when
-a collective fails; rank 0 exits when a child dies, since its collectives could never finish.
+A command is three collectives on that group: broadcast (the command, or None when each rank
+gets its own), scatter (per-rank commands), gather (results). Children exit when told to stop,
+when rank 0 dies (PDEATHSIG), or when a collective fails; rank 0 exits when a child dies, since
+its collectives could never finish.
 
 Run as `python -m yatt.services.trainer.ranks --config FILE --rank R --world-size N --port P`.
 """
@@ -19,17 +21,33 @@ import signal
 import subprocess
 import sys
 import threading
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar, cast
 
 import torch
 import torch.distributed as dist
 
 from yatt.process.ports import free_port
+from yatt.services.trainer.batching import Batch, StepPlan
 from yatt.services.trainer.config import TrainerConfig
-from yatt.services.trainer.engine import init_distributed, prefer_cpu_accelerator
+from yatt.services.trainer.deepspeed_engine import init_distributed, prefer_cpu_accelerator
+from yatt.services.trainer.rank import (
+    Digest,
+    Gather,
+    Load,
+    Rank,
+    RankCommand,
+    Save,
+    Step,
+    Stop,
+    run_on,
+)
+from yatt.services.trainer.train_step import combine
 
 log = logging.getLogger(__name__)
+
+R = TypeVar("R")
 
 _GROUP: Any = None
 
@@ -58,11 +76,9 @@ def die_with_parent(parent_pid: int) -> None:
 
 
 class RankGroup:
-    """Rank 0's handle on every rank; run() executes one command everywhere."""
+    """Rank 0's handle on every rank: the DeepSpeed TrainingEngine (engine_api)."""
 
     def __init__(self, cfg: TrainerConfig) -> None:
-        from yatt.services.trainer.worker import RankWorker
-
         self.cfg = cfg
         self.world_size = cfg.world_size
         self._children: list[subprocess.Popen[bytes]] = []
@@ -72,7 +88,7 @@ class RankGroup:
             self._spawn(port)
         init_distributed(0, self.world_size, port, cfg)
         command_group()
-        self.worker = RankWorker(cfg, 0, self.world_size)
+        self.rank = Rank(cfg, 0, self.world_size)
 
     def _spawn(self, port: int) -> None:
         out = Path(self.cfg.out_dir)
@@ -105,32 +121,55 @@ class RankGroup:
     def child_pids(self) -> list[int]:
         return [c.pid for c in self._children]
 
-    def run(self, command: str, arg: Any = None, per_rank: list[Any] | None = None) -> list[Any]:
-        """Runs command on every rank; returns each rank's result (index = rank).
+    @property
+    def vocab_size(self) -> int:
+        return self.rank.modules.vocab_size
 
-        Each rank's handler gets per_rank[rank] when per_rank is given, else the shared arg.
-        """
+    def step(self, batch: Batch, plan: StepPlan) -> dict[str, float]:
+        parts = batch.split(self.world_size)
+        return combine(self._run_each([Step(part, plan) for part in parts]))
+
+    def digests(self) -> list[str]:
+        return self._run(Digest())
+
+    def gather(self) -> dict[str, torch.Tensor]:
+        tensors: dict[str, torch.Tensor] | None = self._run(Gather())[0]
+        assert tensors is not None  # rank 0 holds the gathered weights
+        return tensors
+
+    def save(self, root: Path, tag: str) -> None:
+        self._run(Save(str(root), tag))
+
+    def load(self, root: Path, tag: str) -> None:
+        self._run(Load(str(root), tag))
+
+    def _run(self, command: RankCommand[R]) -> list[R]:
+        """Runs command on every rank; each rank's result, index = rank."""
         if self.world_size == 1:
-            return [self.worker.handle(command, per_rank[0] if per_rank is not None else arg)]
+            return [command.apply(self.rank)]
+        dist.broadcast_object_list([command, False], src=0, group=command_group())
+        return self._gather_results(command)
+
+    def _run_each(self, commands: Sequence[RankCommand[R]]) -> list[R]:
+        """Runs commands[r] on rank r; each rank's result."""
+        if self.world_size == 1:
+            return [commands[0].apply(self.rank)]
         group = command_group()
-        dist.broadcast_object_list([command, arg, per_rank is not None], src=0, group=group)
-        mine = _scatter(per_rank, group)
-        result: Any
-        try:
-            result = ("ok", self.worker.handle(command, mine if per_rank is not None else arg))
-        except Exception as exc:
-            result = ("error", f"rank 0: {type(exc).__name__}: {exc}")
+        dist.broadcast_object_list([None, True], src=0, group=group)
+        return self._gather_results(_scatter(list(commands), group))
+
+    def _gather_results(self, mine: RankCommand[R]) -> list[R]:
         gathered: list[Any] = [None] * self.world_size
-        dist.gather_object(result, gathered, dst=0, group=group)
+        dist.gather_object(run_on(self.rank, mine), gathered, dst=0, group=command_group())
         errors = [r[1] for r in gathered if r[0] == "error"]
         if errors:
-            raise RuntimeError(f"{command} failed: " + "; ".join(errors))
-        return [r[1] for r in gathered]
+            raise RuntimeError(f"{type(mine).__name__} failed: " + "; ".join(errors))
+        return [cast(R, r[1]) for r in gathered]
 
     def close(self) -> None:
         self._stopping = True
         if self.world_size > 1:
-            dist.broadcast_object_list(["stop", None, False], src=0, group=command_group())
+            dist.broadcast_object_list([Stop(), False], src=0, group=command_group())
             for child in self._children:
                 try:
                     child.wait(timeout=30)
@@ -139,34 +178,25 @@ class RankGroup:
 
 
 def _scatter(per_rank: list[Any] | None, group: Any) -> Any:
-    if per_rank is None:
-        return None
+    """Rank 0 sends per_rank[r] to rank r (others pass None); each rank returns its own."""
     out: list[Any] = [None]
-    rank = dist.get_rank()
-    dist.scatter_object_list(out, per_rank if rank == 0 else None, src=0, group=group)
+    dist.scatter_object_list(out, per_rank, src=0, group=group)
     return out[0]
 
 
 def serve_rank(cfg: TrainerConfig, rank: int, world_size: int, port: int) -> None:
     """The loop of a rank > 0: receive a command, run it, send the result back."""
-    from yatt.services.trainer.worker import RankWorker
-
     init_distributed(rank, world_size, port, cfg)
     group = command_group()
-    worker = RankWorker(cfg, rank, world_size)
+    me = Rank(cfg, rank, world_size)
     while True:
-        header: list[Any] = [None, None, None]
+        header: list[Any] = [None, None]
         dist.broadcast_object_list(header, src=0, group=group)
-        command, arg, scattered = header
-        if command == "stop":
+        shared, scattered = header
+        if isinstance(shared, Stop):
             return
-        mine = _scatter([None] * world_size, group) if scattered else None
-        try:
-            result = ("ok", worker.handle(command, mine if scattered else arg))
-        except Exception as exc:
-            log.exception("rank %d: %s failed", rank, command)
-            result = ("error", f"rank {rank}: {type(exc).__name__}: {exc}")
-        dist.gather_object(result, None, dst=0, group=group)
+        command: RankCommand[Any] = _scatter(None, group) if scattered else shared
+        dist.gather_object(run_on(me, command), None, dst=0, group=group)
 
 
 def main(argv: list[str] | None = None) -> None:

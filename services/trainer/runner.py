@@ -32,9 +32,10 @@ class TrainerRunner:
         self.publisher = WeightPublisher(self._snapshot, lambda: self.core.version)
         self._on_step: list[Callable[[PushResult], Any]] = []
 
-    def on_step(self, callback: Callable[[PushResult], Any]) -> None:
-        """callback(result) on the event loop after each push that stepped."""
+    def on_step(self, callback: Callable[[PushResult], Any]) -> Callable[[], None]:
+        """callback(result) on the event loop after each step; returns what unsubscribes it."""
         self._on_step.append(callback)
+        return lambda: self._on_step.remove(callback)
 
     async def _call(self, fn: Callable[..., T], *args: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
@@ -74,5 +75,11 @@ class TrainerRunner:
         return self.core.state()
 
     async def close(self) -> None:
-        await self._call(self.core.group.close)
+        await self._call(self.core.engine.close)
         self._executor.shutdown(wait=True)
+
+    async def __aenter__(self) -> TrainerRunner:
+        return self
+
+    async def __aexit__(self, *_exc: object) -> None:
+        await self.close()

@@ -1,5 +1,5 @@
-"""One optimizer step on one rank: old log-probs/values without grad, then micro-batches
-with gradient accumulation through the DeepSpeed engine(s), returning summable metrics."""
+"""One optimizer step on one rank: old log-probs/values without grad, then micro-batches with
+gradient accumulation through the step modules (DeepSpeed's or plain torch), returning sums."""
 
 from __future__ import annotations
 
@@ -7,10 +7,10 @@ import torch
 
 from yatt.services.trainer.batching import Batch, StepPlan
 from yatt.services.trainer.config import TrainerConfig
-from yatt.services.trainer.engine import Engines
 from yatt.services.trainer.losses import gae, kl_divergence, policy_loss, value_loss
 from yatt.services.trainer.losses.config import LossConfig
 from yatt.services.trainer.modules import critic_values, policy_forward
+from yatt.services.trainer.step_modules import StepModules
 
 # Metrics that are (micro-batch shares of) the step's loss: summed, not averaged.
 SUMMED = frozenset({"policy_loss", "value_loss"})
@@ -30,18 +30,18 @@ def token_rewards(mb: Batch, logprobs: torch.Tensor, cfg: LossConfig) -> torch.T
     return out
 
 
-def _prepare(engines: Engines, cfg: TrainerConfig, mb: Batch) -> dict[str, torch.Tensor | None]:
+def _prepare(modules: StepModules, cfg: TrainerConfig, mb: Batch) -> dict[str, torch.Tensor | None]:
     """The targets of one micro-batch, computed with the weights as they were before the step."""
     loss = cfg.loss
     behaviour = mb.old_logprobs
     old, old_values = behaviour, None
     if cfg.recompute_old_logprobs or cfg.critic.kind == "value_head":
-        out = policy_forward(engines.policy, mb.input_ids, mb.attention_mask, entropy=False)
+        out = policy_forward(modules.policy, mb.input_ids, mb.attention_mask, entropy=False)
         if cfg.recompute_old_logprobs:
             old = out.logprobs * mb.loss_mask
         old_values = out.values
-    if engines.critic is not None:
-        old_values = critic_values(engines.critic, mb.input_ids, mb.attention_mask)
+    if modules.critic is not None:
+        old_values = critic_values(modules.critic, mb.input_ids, mb.attention_mask)
     advantages, returns = mb.advantages, None
     if loss.uses_critic:
         assert old_values is not None
@@ -58,7 +58,7 @@ def _prepare(engines: Engines, cfg: TrainerConfig, mb: Batch) -> dict[str, torch
 
 
 def train_step(
-    engines: Engines, cfg: TrainerConfig, part: Batch, plan: StepPlan, world_size: int
+    modules: StepModules, cfg: TrainerConfig, part: Batch, plan: StepPlan, world_size: int
 ) -> dict[str, float]:
     """Runs grad_accum micro-batches of this rank's part and the optimizer step.
 
@@ -67,18 +67,18 @@ def train_step(
     """
     gas = cfg.grad_accum
     loss_cfg = cfg.loss
-    micro = [mb.to(engines.device) for mb in part.split(gas)]
-    for engine in engines.all():
-        engine.train()
+    micro = [mb.to(modules.device) for mb in part.split(gas)]
+    for module in modules.all():
+        module.train()
     with torch.no_grad():
-        targets = [_prepare(engines, cfg, mb) for mb in micro]
+        targets = [_prepare(modules, cfg, mb) for mb in micro]
     # DeepSpeed divides each backward by gas and averages gradients over ranks; the losses are
     # already normalised by the whole step's token (or sequence) count, so undo both.
     scale = float(gas * world_size)
     sums: dict[str, float] = {"loss": 0.0, "tokens": 0.0}
     for mb, t in zip(micro, targets, strict=True):
         out = policy_forward(
-            engines.policy, mb.input_ids, mb.attention_mask, entropy=True,
+            modules.policy, mb.input_ids, mb.attention_mask, entropy=True,
             entropy_grad=loss_cfg.entropy_coef > 0,
         )  # fmt: skip
         assert t["advantages"] is not None
@@ -96,25 +96,25 @@ def train_step(
         critic_loss = None
         if loss_cfg.uses_critic:
             values = out.values
-            if engines.critic is not None:
-                values = critic_values(engines.critic, mb.input_ids, mb.attention_mask)
+            if modules.critic is not None:
+                values = critic_values(modules.critic, mb.input_ids, mb.attention_mask)
             assert values is not None
             critic_loss, vmetrics = value_loss(
                 values, t["old_values"], t["returns"], mb.loss_mask, loss_cfg,  # type: ignore[arg-type]
                 normalizer=plan.normalizer,
             )  # fmt: skip
             metrics.update(vmetrics)
-            if engines.critic is None:
+            if modules.critic is None:
                 loss = loss + critic_loss
-        engines.policy.backward(loss * scale)
-        engines.policy.step()
-        if engines.critic is not None and critic_loss is not None:
-            engines.critic.backward(critic_loss * scale)
-            engines.critic.step()
+        modules.policy.backward(loss * scale)
+        modules.policy.step()
+        if modules.critic is not None and critic_loss is not None:
+            modules.critic.backward(critic_loss * scale)
+            modules.critic.step()
         tokens = float(mb.loss_mask.sum())
         sums["loss"] += float(loss.detach()) + (
             float(critic_loss.detach())
-            if engines.critic is not None and critic_loss is not None
+            if modules.critic is not None and critic_loss is not None
             else 0.0
         )
         sums["tokens"] += tokens
@@ -122,7 +122,7 @@ def train_step(
             # Loss terms are already parts of the step-wide loss; the rest are per-token means.
             weight = 1.0 if name in SUMMED else tokens
             sums[f"sum.{name}"] = sums.get(f"sum.{name}", 0.0) + float(value) * weight
-    grad_norm = engines.policy.get_global_grad_norm()
+    grad_norm = modules.policy.get_global_grad_norm()
     sums["grad_norm"] = float(grad_norm) if grad_norm is not None else float("nan")
     return sums
 

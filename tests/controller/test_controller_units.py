@@ -11,7 +11,7 @@ import torch
 from yatt.config import load_config
 from yatt.controller.config import JobConfig
 from yatt.controller.dataset import PromptDataset
-from yatt.controller.experience import build_experience
+from yatt.controller.experience import experience_tensors
 from yatt.controller.sample import Sample
 from yatt.errors import ConfigError
 
@@ -109,7 +109,7 @@ def test_experience_tensors_are_token_aligned(data: Path) -> None:
         sample(1, 0, [4], [3, 2], 1.0),
         sample(1, 1, [4], [3], 1.0),
     ]
-    t = build_experience(samples, job(data, "sampling.n=2"))
+    t = experience_tensors(samples, job(data, "sampling.n=2"))
     assert t["input_ids"].shape == (4, 5)
     assert t["input_ids"][0].tolist() == [5, 6, 7, 8, 9]
     assert t["attention_mask"][1].tolist() == [1, 1, 1, 0, 0]

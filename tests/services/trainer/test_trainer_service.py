@@ -9,7 +9,7 @@ from pathlib import Path
 import grpc
 import pytest
 import torch
-from trainer_helpers import make_experience, trainer_config
+from trainer_helpers import deepspeed_modules, make_experience, trainer_config
 
 from yatt.codec.meta import unpack
 from yatt.config.common import ServerConfig
@@ -20,9 +20,9 @@ from yatt.rpc.server import ServiceRuntime
 from yatt.services.trainer.app import MAX_EXPERIENCE_BYTES, SERVICE, start_runner
 from yatt.services.trainer.convert import experience_to_stream, weights_from_chunks
 from yatt.services.trainer.experience import Experience
+from yatt.services.trainer.modules import policy_tensors
 from yatt.services.trainer.runner import TrainerRunner
 from yatt.services.trainer.server import TrainerServicer
-from yatt.services.trainer.worker import policy_tensors
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
@@ -69,7 +69,7 @@ def assert_same(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> None:
 
 async def test_get_weights_is_bit_exact(client: Client) -> None:
     got = await client.weights(chunk_bytes=1000)
-    lm = client.runner.core.group.worker.engines.lm
+    lm = deepspeed_modules(client.runner.core).lm
     state = lm.state_dict()
     assert got.keys() == policy_tensors(lm).keys()
     for name, tensor in got.items():

@@ -10,7 +10,9 @@ import torch
 from yatt.models.init import build_model
 from yatt.models.presets import ModelPreset
 from yatt.services.trainer.config import TrainerConfig
+from yatt.services.trainer.core import TrainerCore
 from yatt.services.trainer.experience import Experience, ExperienceHeader
+from yatt.services.trainer.step_modules import StepModules
 
 VOCAB = 256
 # ~60k parameters: big enough to exercise every ZeRO path, small enough for 2 shared cores.
@@ -77,3 +79,11 @@ def trainer_config(model_dir: Path, out_dir: Path, **over: Any) -> TrainerConfig
         **over,
     }
     return TrainerConfig.model_validate(data)
+
+
+def deepspeed_modules(core: TrainerCore) -> StepModules:
+    """Rank 0's DeepSpeed engines behind core, for tests that look inside them."""
+    from yatt.services.trainer.ranks import RankGroup
+
+    assert isinstance(core.engine, RankGroup)
+    return core.engine.rank.modules

@@ -1,4 +1,5 @@
-"""DeepSpeed set-up: the process group (gloo on CPU, nccl on GPU) and the ZeRO engines.
+"""DeepSpeed set-up on one rank: the process group (gloo on CPU, nccl on GPU) and the ZeRO
+engines that train_step drives (ranks.RankGroup is the TrainingEngine built from them).
 
 On CPU it needs DS_ACCELERATOR=cpu (set here before deepspeed is imported) and builds its comm op
 once into TORCH_EXTENSIONS_DIR; every rank calls build_engines with the same config.
@@ -8,13 +9,13 @@ from __future__ import annotations
 
 import logging
 import os
-from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
 import torch
 
 from yatt.services.trainer.config import TrainerConfig
+from yatt.services.trainer.step_modules import StepModules
 
 log = logging.getLogger(__name__)
 
@@ -91,40 +92,15 @@ def _initialize(module: torch.nn.Module, cfg: TrainerConfig, lr: float) -> Any:
     return engine
 
 
-@dataclass
-class Engines:
-    """The policy engine (an ActorCritic inside) and, for a separate critic, its engine."""
-
-    policy: Any
-    critic: Any | None
-
-    def all(self) -> list[Any]:
-        return [e for e in (self.policy, self.critic) if e is not None]
-
-    @property
-    def device(self) -> torch.device:
-        return self.policy.device
-
-    @property
-    def lm(self) -> torch.nn.Module:
-        """The policy's causal LM (what rollout loads)."""
-        return self.policy.module.lm
-
-
-def build_engines(cfg: TrainerConfig) -> Engines:
+def build_deepspeed_modules(cfg: TrainerConfig) -> StepModules:
     """Loads the policy (and critic) from local directories and wraps them in DeepSpeed."""
-    from yatt.models.load import load_causal_lm
-    from yatt.services.trainer.modules import ActorCritic, Critic
+    from yatt.services.trainer.modules import load_trained_modules
 
-    dtype = torch.bfloat16 if cfg.deepspeed.precision == "bfloat16" else torch.float32
-    torch.manual_seed(cfg.seed)
-    lm = load_causal_lm(cfg.model, dtype=dtype).train()
-    policy = _initialize(ActorCritic(lm, cfg.critic.kind == "value_head"), cfg, cfg.deepspeed.lr)
-    critic = None
-    if cfg.critic.kind == "separate":
-        assert cfg.critic.model is not None
-        critic_lm = load_causal_lm(cfg.critic.model, dtype=dtype).train()
-        critic = _initialize(Critic(critic_lm), cfg, cfg.critic.lr or cfg.deepspeed.lr)
+    policy, critic = load_trained_modules(cfg)
+    modules = StepModules(
+        _initialize(policy, cfg, cfg.deepspeed.lr),
+        None if critic is None else _initialize(critic, cfg, cfg.critic.lr or cfg.deepspeed.lr),
+    )
     log.info(
         "DeepSpeed ZeRO-%d engine ready (rank %d/%d, grad_accum %d)",
         cfg.deepspeed.zero_stage,
@@ -132,4 +108,4 @@ def build_engines(cfg: TrainerConfig) -> Engines:
         torch.distributed.get_world_size(),
         cfg.grad_accum,
     )
-    return Engines(policy, critic)
+    return modules
