@@ -14,6 +14,7 @@ from typing import Any
 from yatt import keys
 from yatt.codec.meta import pack
 from yatt.config.loader import dump_config
+from yatt.contracts import TrainerMember
 from yatt.protos import trainer_pb2_grpc
 from yatt.rpc.app import serve
 from yatt.rpc.server import ServiceRuntime
@@ -146,16 +147,17 @@ async def run(cfg: TrainerConfig) -> None:
                 runner.on_step(lambda _r: pusher.poke())
                 pusher.start()
 
-        def member_info() -> dict[str, Any]:
+        def member_info() -> TrainerMember:
             s = runner.state()
-            info: dict[str, Any] = {"step": s.step, "weight_version": s.weight_version}
             # The headline numbers of the last step, for progress bars and `yatt status`.
             shown = ("loss", "kl", "reward_mean", "entropy", "grad_norm", "tokens_per_s")
-            info["metrics"] = {k: s.last_metrics[k] for k in shown if k in s.last_metrics}
-            if pusher is not None:
-                info["acked"] = dict(pusher.acked)
-                info["weight_transports"] = dict(pusher.transports)
-            return info
+            return TrainerMember(
+                step=s.step,
+                weight_version=s.weight_version,
+                metrics={k: float(s.last_metrics[k]) for k in shown if k in s.last_metrics},
+                acked=dict(pusher.acked) if pusher is not None else {},
+                weight_transports=dict(pusher.transports) if pusher is not None else {},
+            )
 
         await serve(runtime, ROLE, cfg.etcd, cfg.registration, member_info, on_ready=on_ready)
     finally:
