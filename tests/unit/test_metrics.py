@@ -16,6 +16,7 @@ from prometheus_client import REGISTRY
 
 from yatt import metrics
 from yatt.config.common import MetricsConfig, ServerConfig
+from yatt.contracts import TrainerMember
 from yatt.errors import ResourceExhausted
 from yatt.logs import log_context, set_log_context, setup_logging
 from yatt.rpc.admission import AdmissionGate
@@ -70,10 +71,10 @@ def test_unnamed_gate_exports_nothing() -> None:
 
 
 def test_member_info_fields_become_gauges() -> None:
-    state = {"weight_version": 3, "step": 7}
-    metrics.bind_member_info("unit-trainer", lambda: dict(state))
+    state = {"record": TrainerMember(weight_version=3, step=7)}
+    metrics.bind_member_info("unit-trainer", lambda: state["record"])
     assert sample("yatt_weight_version", service="unit-trainer") == 3
-    state["weight_version"] = 4
+    state["record"] = TrainerMember(weight_version=4, step=7)
     assert sample("yatt_weight_version", service="unit-trainer") == 4
     assert sample("yatt_trainer_step", service="unit-trainer") == 7
 
