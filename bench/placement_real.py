@@ -28,13 +28,11 @@ from yatt.coordination.client import connect  # noqa: E402
 from yatt.placement.history import read_history  # noqa: E402
 from yatt.placement.store import read_assignments  # noqa: E402
 from yatt.process.handle import ProcessHandle  # noqa: E402
-from yatt.protos import (  # noqa: E402
-    common_pb2,
-    reward_pb2,
-    reward_pb2_grpc,
-    rollout_pb2,
-    rollout_pb2_grpc,  # noqa: E402
-)
+from yatt.services.reward.client import RewardClient  # noqa: E402
+from yatt.services.reward.plugins.base import RewardSample  # noqa: E402
+from yatt.services.rollout.client import RolloutClient  # noqa: E402
+from yatt.services.rollout.core import GenerateRequest, PromptRequest  # noqa: E402
+from yatt.services.rollout.engines.base import SamplingParams  # noqa: E402
 from yatt.testing.etcd import EtcdServer  # noqa: E402
 
 SLOTS, SPLIT = 5, {"rollout": 3, "reward": 2}  # best static split of the two phases below
@@ -79,27 +77,22 @@ async def drive(client, job: str) -> tuple[float, float]:  # noqa: ANN001
     start = time.monotonic()
 
     async def item(i: int) -> None:
-        request = rollout_pb2.GenerateRequest(
-            prompts=[common_pb2.Prompt(id=f"p{i}", token_ids=[5, 6, 7, 8])],
-            params=rollout_pb2.SamplingParams(max_new_tokens=MAX_NEW, n=1, temperature=1.0),
+        request = GenerateRequest(
+            [PromptRequest(f"p{i}", token_ids=(5, 6, 7, 8))],
+            SamplingParams(max_new_tokens=MAX_NEW, n=1, temperature=1.0),
         )
 
         async def generate(channel, _):  # noqa: ANN001, ANN202
-            stub = rollout_pb2_grpc.RolloutServiceStub(channel)
-            return [c async for c in stub.Generate(request, timeout=120)]
+            return [c async for c in RolloutClient(channel).generate(request, timeout_s=120)]
 
         [done] = await rollout.call(generate, attempts=50, backoff_s=0.05, wait_s=120)
         judged = SLOW if i >= ITEMS[0] else FAST
         if judged == SLOW and not judge_from[0]:
             judge_from[0] = time.monotonic() - start
-        score = reward_pb2.ScoreRequest(
-            samples=[
-                reward_pb2.ScoreSample(id=f"p{i}-{k}", completion=done.text) for k in range(judged)
-            ]  # fmt: skip
-        )
+        score = [RewardSample(f"p{i}-{k}", "", done.text) for k in range(judged)]
 
         async def call(channel, _):  # noqa: ANN001, ANN202
-            return await reward_pb2_grpc.RewardServiceStub(channel).Score(score, timeout=120)
+            return await RewardClient(channel).score(score, timeout_s=120)
 
         await reward.call(call, attempts=50, backoff_s=0.05, wait_s=120)
 

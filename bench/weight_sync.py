@@ -29,6 +29,7 @@ from yatt.models.init import init_model  # noqa: E402
 from yatt.models.load import load_causal_lm  # noqa: E402
 from yatt.models.presets import ModelPreset  # noqa: E402
 from yatt.process.handle import ProcessHandle  # noqa: E402
+from yatt.services.rollout.client import RolloutClient  # noqa: E402
 from yatt.services.trainer.modules import policy_tensors  # noqa: E402
 from yatt.transport.base import WeightSender  # noqa: E402
 from yatt.transport.grpc import GrpcSender  # noqa: E402
@@ -80,12 +81,15 @@ async def push(sender: WeightSender, version: int, tensors: dict, endpoints: lis
     """Seconds from snapshot to the last acknowledgement (publish once, send to all at once)."""
     start = time.perf_counter()
     manifest = await asyncio.to_thread(sender.publish, version, tensors)
-    replies = await asyncio.gather(
-        *(sender.send(e, manifest, tensors, timeout_s=600, max_message_bytes=MAX_MESSAGE)
-          for e in endpoints)
-    )  # fmt: skip
+    rollouts = [RolloutClient.connect(e, MAX_MESSAGE) for e in endpoints]
+    try:
+        replies = await asyncio.gather(
+            *(sender.send(r, manifest, tensors, timeout_s=600) for r in rollouts)
+        )
+    finally:
+        await asyncio.gather(*(r.close() for r in rollouts))
     elapsed = time.perf_counter() - start
-    assert all(r.version == version and r.bytes == manifest.nbytes for r in replies), replies
+    assert all(r.weight_version == version and r.bytes == manifest.nbytes for r in replies), replies
     return elapsed
 
 

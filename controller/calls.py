@@ -1,34 +1,30 @@
-"""The controller's calls to rollout, reward, reference and trainer: protobuf stays in here.
+"""The controller's calls to rollout, reward, reference and trainer, on the services' own clients.
 
-Each function takes and returns plain Python / domain objects; RolePool does the failover.
+What stays here is the controller's part: building its Samples, and failover through RolePool.
 """
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import grpc
 import torch
 
-from yatt.codec.meta import pack
-from yatt.codec.tensor import iter_tensor_chunks
 from yatt.controller.config import ControllerSettings, SamplingConfig
 from yatt.controller.dataset import PromptRow
 from yatt.controller.pool import Member, RolePool
 from yatt.controller.sample import Sample
-from yatt.protos import (
-    common_pb2,
-    reference_pb2,
-    reference_pb2_grpc,
-    reward_pb2,
-    reward_pb2_grpc,
-    rollout_pb2,
-    rollout_pb2_grpc,
-    trainer_pb2,
-    trainer_pb2_grpc,
-)
+from yatt.services.reference.client import ReferenceClient
+from yatt.services.reference.core import TokenSequence
+from yatt.services.reward.client import RewardClient
+from yatt.services.reward.plugins.base import RewardSample
+from yatt.services.rollout.client import RolloutClient
+from yatt.services.rollout.core import GenerateRequest, PromptRequest
+from yatt.services.rollout.engines.base import SamplingParams
+from yatt.services.trainer.client import TrainerClient
+from yatt.services.trainer.core import PushResult
+from yatt.services.trainer.experience import ExperienceHeader
 
 
 def _policy(settings: ControllerSettings) -> dict[str, Any]:
@@ -49,14 +45,14 @@ async def generate(
     accept: Callable[[Member], bool] | None = None,
 ) -> list[Sample]:
     """n completions per row; the whole request moves to another instance on failure."""
-    request = rollout_pb2.GenerateRequest(
-        prompts=[common_pb2.Prompt(id=r.id, text=r.text, payload=r.payload) for r in rows],
-        params=rollout_pb2.SamplingParams(
+    request = GenerateRequest(
+        prompts=[PromptRequest(r.id, r.text, payload=r.payload) for r in rows],
+        params=SamplingParams(
             temperature=sampling.temperature,
             top_p=sampling.top_p,
             top_k=sampling.top_k,
             max_new_tokens=sampling.max_new_tokens,
-            stop=sampling.stop,
+            stop=tuple(sampling.stop),
             n=sampling.n,
             seed=seed,
         ),
@@ -65,9 +61,8 @@ async def generate(
     by_id = {r.id: (group, r) for group, r in enumerate(rows)}
 
     async def call(channel: grpc.aio.Channel, _: Member) -> list[Sample]:
-        stub = rollout_pb2_grpc.RolloutServiceStub(channel)
         out = []
-        async for c in stub.Generate(request, timeout=settings.call_timeout_s):
+        async for c in RolloutClient(channel).generate(request, timeout_s=settings.call_timeout_s):
             group, row = by_id[c.prompt_id]
             out.append(
                 Sample(
@@ -81,7 +76,7 @@ async def generate(
                     token_ids=list(c.token_ids),
                     logprobs=list(c.logprobs),
                     text=c.text,
-                    policy_version=c.policy_version,
+                    weight_version=c.weight_version,
                     finish_reason=c.finish_reason,
                 )
             )
@@ -98,53 +93,41 @@ async def score(
     pool: RolePool, samples: Sequence[Sample], settings: ControllerSettings
 ) -> list[tuple[float, dict[str, float]]]:
     """(total, components) per sample from one reward role."""
-    request = reward_pb2.ScoreRequest(
-        samples=[
-            reward_pb2.ScoreSample(
-                id=s.key,
-                prompt=s.prompt_text,
-                completion=s.text,
-                metadata=pack(s.metadata),
-                payload=s.payload,
-                completion_token_ids=s.token_ids,
-            )
-            for s in samples
-        ]
-    )
+    request = [
+        RewardSample(
+            id=s.key,
+            prompt=s.prompt_text,
+            completion=s.text,
+            metadata=s.metadata,
+            payload=s.payload,
+            completion_token_ids=tuple(s.token_ids),
+        )
+        for s in samples
+    ]
 
-    async def call(channel: grpc.aio.Channel, _: Member) -> reward_pb2.ScoreReply:
-        stub = reward_pb2_grpc.RewardServiceStub(channel)
-        return await stub.Score(request, timeout=settings.call_timeout_s)
+    async def call(channel: grpc.aio.Channel, _: Member) -> list[tuple[float, dict[str, float]]]:
+        results = await RewardClient(channel).score(request, timeout_s=settings.call_timeout_s)
+        return [(r.total, dict(r.components)) for r in results]
 
-    reply = await pool.call(call, **_policy(settings))
-    by_id = {s.id: s for s in reply.scores}
-    missing = [s.key for s in samples if s.key not in by_id]
-    if missing:
-        raise RuntimeError(f"{pool.role} returned no score for {missing[:3]}")
-    return [(by_id[s.key].total, dict(by_id[s.key].components)) for s in samples]
+    return await pool.call(call, **_policy(settings))
 
 
 async def reference_logprobs(
     pool: RolePool, samples: Sequence[Sample], settings: ControllerSettings
 ) -> list[list[float]]:
     """Per-completion-token log-probs under the frozen reference model."""
-    request = reference_pb2.LogProbsRequest(
-        sequences=[
-            reference_pb2.TokenSequence(
-                id=s.key,
-                token_ids=s.prompt_token_ids + s.token_ids,
-                prompt_len=len(s.prompt_token_ids),
-            )
-            for s in samples
-        ]
-    )
+    request = [
+        TokenSequence(s.key, tuple(s.prompt_token_ids + s.token_ids), len(s.prompt_token_ids))
+        for s in samples
+    ]
 
-    async def call(channel: grpc.aio.Channel, _: Member) -> reference_pb2.LogProbsReply:
-        stub = reference_pb2_grpc.ReferenceServiceStub(channel)
-        return await stub.LogProbs(request, timeout=settings.call_timeout_s)
+    async def call(channel: grpc.aio.Channel, _: Member) -> dict[str, list[float]]:
+        results = await ReferenceClient(channel).logprobs(
+            request, timeout_s=settings.call_timeout_s
+        )
+        return {r.id: list(r.logprobs) for r in results}
 
-    reply = await pool.call(call, **_policy(settings))
-    by_id = {s.id: list(s.logprobs) for s in reply.sequences}
+    by_id = await pool.call(call, **_policy(settings))
     out = []
     for s in samples:
         values = by_id.get(s.key)
@@ -154,36 +137,17 @@ async def reference_logprobs(
     return out
 
 
-async def _experience_stream(
-    header: trainer_pb2.ExperienceHeader, tensors: dict[str, torch.Tensor]
-) -> AsyncIterator[trainer_pb2.ExperienceChunk]:
-    yield trainer_pb2.ExperienceChunk(header=header)
-    for name, tensor in tensors.items():
-        for chunk in iter_tensor_chunks(name, tensor):
-            yield trainer_pb2.ExperienceChunk(tensor=chunk)
-            await asyncio.sleep(0)
-
-
 async def push_experience(
     pool: RolePool,
-    header: dict[str, Any],
+    header: ExperienceHeader,
     tensors: dict[str, torch.Tensor],
     settings: ControllerSettings,
-) -> trainer_pb2.PushReply:
-    """One shard's experience to the trainer; raises AioRpcError for non-retryable outcomes."""
-    message = trainer_pb2.ExperienceHeader(
-        job=header["job"],
-        shard_id=header["shard_id"],
-        epoch=header["epoch"],
-        policy_version=header["policy_version"],
-        num_samples=header["num_samples"],
-        metadata=pack(header.get("metadata", {})),
-    )
+) -> PushResult:
+    """One shard's experience to the trainer; AlreadyExists / FailedPrecondition pass through."""
 
-    async def call(channel: grpc.aio.Channel, _: Member) -> trainer_pb2.PushReply:
-        stub = trainer_pb2_grpc.TrainerServiceStub(channel)
-        return await stub.PushExperience(
-            _experience_stream(message, tensors), timeout=settings.call_timeout_s
+    async def call(channel: grpc.aio.Channel, _: Member) -> PushResult:
+        return await TrainerClient(channel).push_experience(
+            header, tensors, timeout_s=settings.call_timeout_s
         )
 
     return await pool.call(call, **_policy(settings))

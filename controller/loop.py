@@ -17,8 +17,8 @@ import aetcd
 import yaml
 
 from yatt import keys, metrics
-from yatt.codec.meta import pack
 from yatt.config import load_config
+from yatt.contracts import ControllerMember
 from yatt.controller.config import ControllerConfig, JobConfig
 from yatt.controller.dataset import PromptDataset
 from yatt.controller.pool import RolePool
@@ -56,6 +56,9 @@ class Controller:
         set_log_context(job=cfg.job, role="controller", instance=self.name)
         metrics.bind_gauge(metrics.SHARDS_IN_FLIGHT, (cfg.job,), self, lambda c: len(c._in_flight))
 
+    def _member_value(self) -> bytes:
+        return ControllerMember(in_flight=len(self._in_flight), done=self.done_here).encode()
+
     def _count(self, outcome: str, samples: int = 0) -> None:
         metrics.SHARDS.labels(self.cfg.job, outcome).inc()
         if samples:
@@ -86,7 +89,7 @@ class Controller:
             member = Membership(
                 client,
                 keys.member(job.job, "controller", self.name),
-                lambda: pack({"in_flight": len(self._in_flight), "done": self.done_here}),
+                self._member_value,
                 lease=lease,
             )
             await member.start()
@@ -175,9 +178,7 @@ class Controller:
                         await set_job_state(client, job.job, "failed", str(task.exception()))
                         raise task.exception()  # type: ignore[misc]
                 if finished:
-                    await member.update(
-                        lambda: pack({"in_flight": len(self._in_flight), "done": self.done_here})
-                    )
+                    await member.update(self._member_value)
             except (*ETCD_ERRORS, Unavailable) as exc:  # type: ignore[misc]  # mypy: starred except
                 log.warning("etcd unavailable (%s: %s); retrying", type(exc).__name__, exc)
                 await asyncio.sleep(POLL_S)

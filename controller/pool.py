@@ -1,6 +1,6 @@
 """The live instances of one role, picked by least load, with failover between them.
 
-A call that fails with UNAVAILABLE, DEADLINE_EXCEEDED or RESOURCE_EXHAUSTED is retried on
+A call that fails with Unavailable, DeadlineExceeded or ResourceExhausted is retried on
 another instance (then any instance) with exponential backoff, a bounded number of times.
 """
 
@@ -10,23 +10,20 @@ import asyncio
 import logging
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Set
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import aetcd
 import grpc
 
+from yatt.contracts import ServiceMember
 from yatt.coordination.discovery import RoleDirectory
+from yatt.errors import RETRYABLE, YattError
 from yatt.rpc.channel import make_channel
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-Member = dict[str, Any]
-RETRYABLE = {
-    grpc.StatusCode.UNAVAILABLE,
-    grpc.StatusCode.DEADLINE_EXCEEDED,
-    grpc.StatusCode.RESOURCE_EXHAUSTED,
-}
+Member = ServiceMember
 
 
 class NoInstance(Exception):
@@ -62,7 +59,7 @@ class RolePool:
         return self._channels[endpoint]
 
     def _cost(self, instance: str, info: Member) -> float:
-        load = info.get("load") or {}
+        load = info.load
         return self._outstanding[instance] + load.get("queue_depth", 0) + load.get("in_flight", 0)
 
     def pick(
@@ -72,7 +69,7 @@ class RolePool:
         members = [
             (name, info)
             for name, info in self.members().items()
-            if info.get("endpoint") and (accept is None or accept(info))
+            if info.endpoint and (accept is None or accept(info))
         ]
         fresh = [m for m in members if m[0] not in exclude] or members
         if not fresh:
@@ -108,25 +105,23 @@ class RolePool:
         wait_s: float,
         accept: Callable[[Member], bool] | None = None,
     ) -> T:
-        """fn(channel, member) on the least-loaded instance, failing over on retryable codes."""
+        """fn(channel, member) on the least-loaded instance, failing over on RETRYABLE errors."""
         tried: set[str] = set()
         delay = backoff_s
-        last: grpc.aio.AioRpcError | None = None
+        last: YattError | None = None
         for attempt in range(attempts):
             instance, info = await self.wait_pick(tried, accept, wait_s)
             self._outstanding[instance] += 1
             try:
-                return await fn(self.channel(info["endpoint"]), info)
-            except grpc.aio.AioRpcError as exc:
-                if exc.code() not in RETRYABLE:
-                    raise
+                return await fn(self.channel(info.endpoint), info)
+            except RETRYABLE as exc:
                 last = exc
                 tried.add(instance)
                 log.info(
                     "%s %s: %s (attempt %d/%d), failing over",
                     self.role,
                     instance,
-                    exc.code().name,
+                    type(exc).__name__,
                     attempt + 1,
                     attempts,
                 )

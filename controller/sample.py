@@ -20,7 +20,7 @@ class Sample:
     token_ids: list[int]
     logprobs: list[float]
     text: str
-    policy_version: int
+    weight_version: int  # the policy weights rollout sampled it with
     finish_reason: str
     reward: float = 0.0
     components: dict[str, float] = field(default_factory=dict)

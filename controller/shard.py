@@ -13,9 +13,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import grpc
-
 from yatt import metrics
+from yatt.contracts import RolloutMember, TrainerMember
 from yatt.controller import calls
 from yatt.controller.algo import useful_group_mask
 from yatt.controller.config import JobConfig
@@ -23,6 +22,9 @@ from yatt.controller.dataset import PromptDataset, PromptRow
 from yatt.controller.experience import experience_tensors, shaped_rewards
 from yatt.controller.pool import Member, RolePool
 from yatt.controller.sample import Sample
+from yatt.errors import AlreadyExists, FailedPrecondition, YattError
+from yatt.services.trainer.core import PushResult
+from yatt.services.trainer.experience import ExperienceHeader
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +55,8 @@ class ShardOutcome:
 
 
 def trainer_version(pools: Pools) -> int | None:
-    versions = [m.get("weight_version", 0) for m in pools.trainer.members().values()]
+    members = pools.trainer.members().values()
+    versions = [m.weight_version for m in members if isinstance(m, TrainerMember)]
     return max(versions) if versions else None
 
 
@@ -67,9 +70,11 @@ class ShardRunner:
         self.settings = job.controller
 
     async def _min_version(self) -> int:
-        """The oldest policy version rollout may sample with (waits for a trainer to exist)."""
+        """The oldest weight version rollout may sample with (waits for a trainer to exist)."""
         members = await self.pools.trainer.directory.wait_until(bool, self.settings.call_timeout_s)
-        newest = max(m.get("weight_version", 0) for m in members.values())
+        newest = max(
+            m.weight_version if isinstance(m, TrainerMember) else 0 for m in members.values()
+        )
         return max(0, newest - self.settings.max_staleness)
 
     def _stage(self, stage: str) -> Any:
@@ -80,7 +85,7 @@ class ShardRunner:
         min_version = await self._min_version()
 
         def fresh(info: Member) -> bool:
-            return info.get("weight_version", 0) >= min_version
+            return isinstance(info, RolloutMember) and info.weight_version >= min_version
 
         with self._stage("generate"):
             return await calls.generate(
@@ -145,17 +150,17 @@ class ShardRunner:
             seed = self.job.seed + epoch * 1_000_003 + idx * 1_009 + attempt
             try:
                 result = await self._attempt(shard_id, epoch, rows, seed)
-            except grpc.aio.AioRpcError as exc:
-                if exc.code() == grpc.StatusCode.ALREADY_EXISTS:
-                    log.info("shard %s was already applied; marking done", shard_id)
-                    return ShardOutcome({"already_applied": True})
-                if exc.code() == grpc.StatusCode.FAILED_PRECONDITION:
-                    # Sampled with a policy the trainer no longer accepts, or rollout lags
-                    # the version asked for: wait a moment for weights to move, sample again.
-                    log.info("shard %s: %s; re-sampling", shard_id, exc.details())
-                    await asyncio.sleep(self.settings.backoff_s)
-                    continue
-                raise ShardFailed(f"shard {shard_id}: {exc.code().name}: {exc.details()}") from None
+            except AlreadyExists:
+                log.info("shard %s was already applied; marking done", shard_id)
+                return ShardOutcome({"already_applied": True})
+            except FailedPrecondition as exc:
+                # Sampled with weights the trainer no longer accepts, or rollout lags the
+                # version asked for: wait a moment for weights to move, sample again.
+                log.info("shard %s: %s; re-sampling", shard_id, exc)
+                await asyncio.sleep(self.settings.backoff_s)
+                continue
+            except YattError as exc:
+                raise ShardFailed(f"shard {shard_id}: {type(exc).__name__}: {exc}") from None
             samples, stats, version, reply = result
             if reply is None:  # dynamic sampling dropped every group: nothing to train on
                 return ShardOutcome({**stats, "samples": 0, "pushed": False})
@@ -165,7 +170,7 @@ class ShardRunner:
                     **stats,
                     "samples": len(samples),
                     "reward_mean": float(rewards.mean()),
-                    "policy_version": version,
+                    "weight_version": version,
                     "rerolls": attempt,
                     "tokens": sum(len(s.token_ids) for s in samples),
                     "seconds": time.monotonic() - started,
@@ -179,7 +184,7 @@ class ShardRunner:
 
     async def _attempt(
         self, shard_id: str, epoch: int, rows: list[PromptRow], seed: int
-    ) -> tuple[list[Sample], dict[str, int], int, Any]:
+    ) -> tuple[list[Sample], dict[str, int], int, PushResult | None]:
         """One pass: sample, score, reference, push (no push if dynamic sampling dropped all)."""
         samples, stats = await self._sample_and_score(rows, seed)
         if not samples:
@@ -191,15 +196,15 @@ class ShardRunner:
             for sample, values in zip(samples, refs, strict=True):
                 sample.ref_logprobs = values
         tensors = await asyncio.to_thread(experience_tensors, samples, self.job)
-        version = min(s.policy_version for s in samples)
-        header = {
-            "job": self.job.job,
-            "shard_id": shard_id,
-            "epoch": epoch,
-            "policy_version": version,
-            "num_samples": len(samples),
-            "metadata": {"controller_stats": stats},
-        }
+        version = min(s.weight_version for s in samples)
+        header = ExperienceHeader(
+            job=self.job.job,
+            shard_id=shard_id,
+            epoch=epoch,
+            weight_version=version,
+            num_samples=len(samples),
+            metadata={"controller_stats": stats},
+        )
         with self._stage("push"):
             reply = await calls.push_experience(self.pools.trainer, header, tensors, self.settings)
         return samples, stats, version, reply

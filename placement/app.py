@@ -11,6 +11,7 @@ import logging
 import os
 import signal
 
+from yatt.contracts import PlacementMember
 from yatt.coordination.client import connect
 from yatt.logs import set_log_context
 from yatt.protos import placement_pb2_grpc
@@ -55,7 +56,7 @@ async def run(cfg: PlacementConfig) -> None:
             ROLE,
             cfg.etcd,
             cfg.registration_for_job(),
-            member_info=lambda: {"leader": node.is_leader, "candidate": node.candidate_id},
+            member_info=lambda: PlacementMember(leader=node.is_leader, candidate=node.candidate_id),
         )
     finally:
         loop_task.cancel()

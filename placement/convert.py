@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 from yatt.protos import placement_pb2
 
-from .state import Move
+from .state import Move, PlacementView
 
 
 def move_to_proto(move: Move) -> placement_pb2.Move:
@@ -35,5 +35,23 @@ def assignments_to_proto(assignments: Mapping[int, str]) -> list[placement_pb2.S
     return [placement_pb2.SlotAssignment(slot=s, role=assignments[s]) for s in sorted(assignments)]
 
 
-def assignments_from_proto(msgs: list[placement_pb2.SlotAssignment]) -> dict[int, str]:
+def assignments_from_proto(msgs: Iterable[placement_pb2.SlotAssignment]) -> dict[int, str]:
     return {m.slot: m.role for m in msgs}
+
+
+def view_to_proto(view: PlacementView) -> placement_pb2.PlacementStatus:
+    return placement_pb2.PlacementStatus(
+        leader=view.leader,
+        policy=view.policy,
+        assignments=assignments_to_proto(view.assignments),
+        history=[move_to_proto(m) for m in view.history],
+    )
+
+
+def view_from_proto(msg: placement_pb2.PlacementStatus) -> PlacementView:
+    return PlacementView(
+        leader=msg.leader,
+        policy=msg.policy,
+        assignments=assignments_from_proto(msg.assignments),
+        history=[move_from_proto(m) for m in msg.history],
+    )

@@ -9,6 +9,8 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Mapping
 
+from yatt.contracts import WorkerMember, WorkerState
+
 from .config import PlacementConfig, PolicyConfig
 from .estimator import LoadEstimator
 from .policies.base import PlacementPolicy
@@ -16,8 +18,6 @@ from .policies.registry import build_policy
 from .state import InstanceLoad, Move, PlacementState, UnitLimits
 
 log = logging.getLogger(__name__)
-
-SETTLED = "serving"
 
 
 class PlacementCore:
@@ -82,7 +82,7 @@ class PlacementCore:
         now: float,
         assignments: Mapping[int, str],
         samples: Iterable[InstanceLoad],
-        workers: Mapping[int, Mapping] | None = None,
+        workers: Mapping[int, WorkerMember] | None = None,
         last_move_at: float | None = None,
     ) -> PlacementState:
         """Feeds one load reading to the estimator and builds the policy's view."""
@@ -91,7 +91,7 @@ class PlacementCore:
             slot
             for slot, info in (workers or {}).items()
             if slot in assignments
-            and (info.get("state") != SETTLED or info.get("role") != assignments[slot])
+            and (info.state != WorkerState.SERVING or info.role != assignments[slot])
         )
         return PlacementState(
             now=now,

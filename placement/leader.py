@@ -13,12 +13,12 @@ import os
 import socket
 import time
 import uuid
-from typing import Any
 
 import aetcd
 
 from yatt import keys, metrics
 from yatt.codec.meta import unpack_map
+from yatt.contracts import WorkerMember
 from yatt.coordination.client import ETCD_ERRORS, backoff
 from yatt.coordination.election import LeaderElection
 from yatt.coordination.lease import SessionLease
@@ -53,16 +53,17 @@ async def read_loads(client: aetcd.Client, job: str, now: float) -> list[Instanc
     return out
 
 
-async def read_workers(client: aetcd.Client, job: str) -> dict[int, dict[str, Any]]:
+async def read_workers(client: aetcd.Client, job: str) -> dict[int, WorkerMember]:
     """slot -> what the worker on it reports (role, state, endpoints)."""
     out = {}
     for kv in await client.get_prefix(keys.members_prefix(job, WORKER_ROLE).encode()):
         try:
-            info = unpack_map(kv.value, what="worker")
-        except InvalidArgument:
+            info = WorkerMember.decode(kv.value)
+        except InvalidArgument as exc:
+            log.warning("ignoring a worker record: %s", exc)
             continue
-        if isinstance(info.get("slot"), int):
-            out[info["slot"]] = info
+        if info.slot is not None:
+            out[info.slot] = info
     return out
 
 

@@ -14,6 +14,7 @@ from yatt.protos import placement_pb2, placement_pb2_grpc
 from . import convert
 from .config import PolicyConfig
 from .leader import PlacementNode
+from .state import PlacementView
 
 # Status replies carry the newest moves; the full history stays in etcd.
 STATUS_HISTORY = 100
@@ -36,12 +37,13 @@ class PlacementServicer(placement_pb2_grpc.PlacementServiceServicer):
     async def Status(
         self, request: placement_pb2.PlacementStatusRequest, context: Any
     ) -> placement_pb2.PlacementStatus:
-        return placement_pb2.PlacementStatus(
+        view = PlacementView(
             leader=await self.node.leader() or "",
             policy=self.node.core.policy.name,
-            assignments=convert.assignments_to_proto(await self.node.assignments()),
-            history=[convert.move_to_proto(m) for m in await self.node.history(STATUS_HISTORY)],
+            assignments=await self.node.assignments(),
+            history=await self.node.history(STATUS_HISTORY),
         )
+        return convert.view_to_proto(view)
 
     async def SetPolicy(
         self, request: placement_pb2.SetPolicyRequest, context: Any

@@ -13,6 +13,8 @@ import random
 from collections import deque
 from dataclasses import dataclass, field
 
+from yatt.contracts import WorkerMember, WorkerState
+
 from .config import PlacementConfig
 from .core import PlacementCore
 from .state import InstanceLoad, Move
@@ -219,7 +221,11 @@ class _Sim:
                 )
             )
         workers = {
-            i: {"state": "serving" if i in serving else "starting", "role": s.next_role or s.role}
+            i: WorkerMember(
+                slot=i,
+                role=s.next_role or s.role,
+                state=WorkerState.SERVING if i in serving else WorkerState.STARTING,
+            )
             for i, s in enumerate(slots)
         }
         state = self.core.state(now, self.assignments, samples, workers, self.last_move_at)

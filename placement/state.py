@@ -159,3 +159,13 @@ class Move:
     reason: str
     time: float = 0.0
     queue_depths: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class PlacementView:
+    """What the PlacementService's Status reports: who leads, with which policy, and the moves."""
+
+    leader: str
+    policy: str
+    assignments: dict[int, str]  # slot -> unit
+    history: list[Move]  # newest last

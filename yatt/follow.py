@@ -19,9 +19,9 @@ def _line(progress: JobProgress) -> str:
     the slot map (with placement: slot -> role; else role -> instances)."""
     trainer = progress.trainer
     recent = progress.reward_by_shard[-5:]
-    parts = [f"step {trainer.get('step', 0)}", f"v{trainer.get('weight_version', 0)}"]
+    parts = [f"step {trainer.step}", f"v{trainer.weight_version}"]
     parts.append(f"reward {sum(recent) / len(recent):.3f}" if recent else "reward -")
-    kl = (trainer.get("metrics") or {}).get("kl")
+    kl = trainer.metrics.get("kl")
     if kl is not None:
         parts.append(f"kl {kl:.4f}")
     parts.append(f"{progress.controllers} controllers")

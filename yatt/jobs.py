@@ -6,14 +6,13 @@ Used by `yatt train` and `yatt status`; controllers read what this writes.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 import aetcd
 import yaml
 
 from yatt import keys
-from yatt.codec.meta import unpack_map
 from yatt.config import dump_config
+from yatt.contracts import Record, TrainerMember, WorkerMember, decode_member
 from yatt.controller.config import JobConfig
 from yatt.controller.dataset import PromptDataset
 from yatt.coordination.assignments import decode_assignment, slot_of
@@ -25,11 +24,14 @@ from yatt.errors import ConfigError
 SUPPORT_ROLES = ("controller", "trainer", "worker", "placement")
 
 
-async def registered(client: aetcd.Client, job: str, role: str) -> dict[str, dict[str, Any]]:
-    """instance -> member info of one role."""
+async def registered(client: aetcd.Client, job: str, role: str) -> dict[str, Record]:
+    """instance -> member record of one role."""
     prefix = keys.members_prefix(job, role)
     found = await client.get_prefix(prefix.encode())
-    return {kv.key.decode()[len(prefix) :]: unpack_map(kv.value) for kv in found}
+    return {
+        (instance := kv.key.decode()[len(prefix) :]): decode_member(role, kv.value, instance)
+        for kv in found
+    }
 
 
 async def submit(client: aetcd.Client, job: JobConfig, *, check_roles: bool = True) -> int:
@@ -72,7 +74,7 @@ class JobProgress:
     shards_claimed: int
     samples: int
     reward_by_shard: list[float] = field(default_factory=list)
-    trainer: dict[str, Any] = field(default_factory=dict)
+    trainer: TrainerMember = field(default_factory=TrainerMember)
     controllers: int = 0
     roles: dict[str, int] = field(default_factory=dict)
     # Placement on: slot -> assigned unit, and slot -> what its worker runs now (None: idle).
@@ -98,9 +100,9 @@ async def read_progress(client: aetcd.Client, job: str) -> JobProgress:
         role = kv.key.decode()[len(keys.members_prefix(job)) :].split("/", 1)[0]
         roles[role] = roles.get(role, 0) + 1
         if role == "worker":
-            info = unpack_map(kv.value)
-            if isinstance(info.get("slot"), int):
-                serving[info["slot"]] = info.get("role") if info.get("state") == "serving" else None
+            worker = WorkerMember.decode(kv.value)
+            if worker.slot is not None:
+                serving[worker.slot] = worker.serving()
     assigned = await client.get_prefix(keys.assign_prefix(job).encode())
     slots = {}
     for kv in assigned:
@@ -116,7 +118,9 @@ async def read_progress(client: aetcd.Client, job: str) -> JobProgress:
         shards_claimed=len(claims),
         samples=sum(int(s.stats.get("samples", 0)) for s in done),
         reward_by_shard=[s.stats["reward_mean"] for s in done if "reward_mean" in s.stats],
-        trainer=next(iter(trainers.values()), {}),
+        trainer=next(
+            (t for t in trainers.values() if isinstance(t, TrainerMember)), TrainerMember()
+        ),
         controllers=roles.get("controller", 0),
         roles={r: n for r, n in sorted(roles.items()) if r not in SUPPORT_ROLES},
         slots=dict(sorted(slots.items())),

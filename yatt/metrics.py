@@ -14,6 +14,7 @@ from typing import Any
 from prometheus_client import REGISTRY, Counter, Gauge, Histogram, start_http_server
 
 from yatt.config.common import MetricsConfig
+from yatt.contracts import RolloutMember, ServiceMember, TrainerMember
 
 log = logging.getLogger(__name__)
 
@@ -100,25 +101,25 @@ def bind_gauge(
     gauge.labels(*labels).set_function(value)
 
 
-def bind_member_info(service: str, member_info: Callable[[], dict[str, Any]]) -> None:
-    """Weight version and step are read from the same member info published to etcd."""
+def bind_member_info(service: str, member_info: Callable[[], ServiceMember]) -> None:
+    """Weight version and step are read from the same member record published to etcd."""
 
     def field(name: str) -> Callable[[], float]:
         def value() -> float:
             try:
-                return float(member_info().get(name, -1))
+                return float(getattr(member_info(), name, -1))
             except Exception:  # a scrape must never fail because of a half-built service
                 return -1.0
 
         return value
 
     try:
-        info = member_info()
+        record: ServiceMember | None = member_info()
     except Exception:
-        info = {}
-    if "weight_version" in info:
+        record = None
+    if isinstance(record, RolloutMember | TrainerMember):
         WEIGHT_VERSION.labels(service).set_function(field("weight_version"))
-    if "step" in info:
+    if isinstance(record, TrainerMember):
         TRAINER_STEP.labels(service).set_function(field("step"))
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 
+from yatt.contracts import ReferenceMember
 from yatt.protos import reference_pb2_grpc
 from yatt.rpc.app import serve
 from yatt.rpc.server import ServiceRuntime
@@ -29,8 +30,7 @@ async def run(cfg: ReferenceConfig) -> None:
             ReferenceServicer(core),
             SERVICE,
         )
-        await serve(
-            runtime, ROLE, cfg.etcd, cfg.registration, member_info=lambda: {"model": cfg.model.path}
-        )
+        member = ReferenceMember(model=cfg.model.path)
+        await serve(runtime, ROLE, cfg.etcd, cfg.registration, member_info=lambda: member)
     finally:
         core.close()

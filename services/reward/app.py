@@ -5,6 +5,7 @@ Unknown plugin names and bad options fail here, before the port opens.
 
 from __future__ import annotations
 
+from yatt.contracts import RewardMember
 from yatt.protos import reward_pb2_grpc
 from yatt.rpc.app import serve
 from yatt.rpc.server import ServiceRuntime
@@ -31,7 +32,7 @@ async def run(cfg: RewardConfig) -> None:
             ROLE,
             cfg.etcd,
             cfg.registration,
-            member_info=lambda: {"functions": core.components},
+            member_info=lambda: RewardMember(functions=core.components),
         )
     finally:
         await core.close()

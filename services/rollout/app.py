@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any
 
+from yatt.contracts import RolloutMember
 from yatt.protos import rollout_pb2_grpc
 from yatt.rpc.app import Registration, serve
 from yatt.rpc.server import ServiceRuntime
@@ -47,16 +47,16 @@ async def run(cfg: RolloutConfig) -> None:
             rollout_pb2_grpc.add_RolloutServiceServicer_to_server, RolloutServicer(core), SERVICE
         )
 
-        def member_info() -> dict[str, Any]:
+        def member_info() -> RolloutMember:
             info = core.info()
-            return {
-                "engine": info.engine,
-                "model": info.model,
-                "weight_version": info.policy_version,
+            return RolloutMember(
+                engine=info.engine,
+                model=info.model,
+                weight_version=info.weight_version,
                 # The trainer picks the weight transport from these (shm on the same host).
-                "host_id": host_id(),
-                "weight_transports": transports,
-            }
+                host_id=host_id(),
+                weight_transports=transports,
+            )
 
         await serve(
             runtime,

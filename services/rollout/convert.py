@@ -1,4 +1,8 @@
-"""Rollout protobuf <-> domain objects, both ways (servers use one side, clients the other)."""
+"""Rollout protobuf <-> domain objects, both ways (servers use one side, clients the other).
+
+The protos call the weight version `policy_version` (Completion, RolloutInfo) and `version`
+(LoadWeightsReply); the domain objects call it `weight_version`. Wire names stay.
+"""
 
 from __future__ import annotations
 
@@ -12,11 +16,12 @@ from yatt.defaults import CHUNK_BYTES
 from yatt.errors import InvalidArgument
 from yatt.protos import common_pb2, rollout_pb2
 from yatt.transport import grpc as grpc_transport
+from yatt.transport.base import Delivery
 
 # Manifest converters live with the transports (shared by trainer and rollout); re-exported.
 from yatt.transport.manifest import manifest_from_proto, manifest_to_proto  # noqa: F401
 
-from .core import Completion, GenerateRequest, LoadResult, PromptRequest, RolloutInfo
+from .core import Completion, GenerateRequest, PromptRequest, RolloutInfo
 from .engines.base import SamplingParams
 
 if TYPE_CHECKING:  # transformers-heavy; clients of this module do not need it
@@ -75,7 +80,7 @@ def completion_to_proto(c: Completion) -> rollout_pb2.Completion:
         prompt_token_ids=c.prompt_token_ids,
         token_ids=c.token_ids,
         logprobs=c.logprobs,
-        policy_version=c.policy_version,
+        policy_version=c.weight_version,
         finish_reason=c.finish_reason,
     )
 
@@ -88,7 +93,7 @@ def completion_from_proto(m: rollout_pb2.Completion) -> Completion:
         prompt_token_ids=list(m.prompt_token_ids),
         token_ids=list(m.token_ids),
         logprobs=list(m.logprobs),
-        policy_version=m.policy_version,
+        weight_version=m.policy_version,
         finish_reason=m.finish_reason,
     )
 
@@ -97,7 +102,7 @@ def info_to_proto(i: RolloutInfo) -> rollout_pb2.RolloutInfo:
     return rollout_pb2.RolloutInfo(
         engine=i.engine,
         model=i.model,
-        policy_version=i.policy_version,
+        policy_version=i.weight_version,
         max_model_len=i.max_model_len,
         vocab_size=i.vocab_size,
     )
@@ -107,8 +112,12 @@ def info_from_proto(m: rollout_pb2.RolloutInfo) -> RolloutInfo:
     return RolloutInfo(m.engine, m.model, m.policy_version, m.max_model_len, m.vocab_size)
 
 
-def load_result_to_proto(r: LoadResult) -> rollout_pb2.LoadWeightsReply:
-    return rollout_pb2.LoadWeightsReply(version=r.version, tensors=r.tensors, bytes=r.bytes)
+def load_result_to_proto(r: Delivery) -> rollout_pb2.LoadWeightsReply:
+    return rollout_pb2.LoadWeightsReply(version=r.weight_version, tensors=r.tensors, bytes=r.bytes)
+
+
+def load_result_from_proto(m: rollout_pb2.LoadWeightsReply) -> Delivery:
+    return Delivery(m.version, m.tensors, m.bytes)
 
 
 async def weights_from_chunks(

@@ -29,7 +29,7 @@ from yatt.services.rollout.engines.base import (
 )
 from yatt.services.rollout.stops import trim_at_stop
 from yatt.services.rollout.versioning import VersionLock
-from yatt.transport.base import WeightReceiver
+from yatt.transport.base import Delivery, WeightReceiver
 from yatt.transport.manifest import WeightManifest
 from yatt.transport.registry import build_receiver, offered
 
@@ -59,7 +59,7 @@ class Completion:
     prompt_token_ids: list[int]
     token_ids: list[int]
     logprobs: list[float]
-    policy_version: int
+    weight_version: int
     finish_reason: str
 
 
@@ -67,16 +67,9 @@ class Completion:
 class RolloutInfo:
     engine: str
     model: str
-    policy_version: int
+    weight_version: int
     max_model_len: int
     vocab_size: int
-
-
-@dataclass(frozen=True)
-class LoadResult:
-    version: int
-    tensors: int
-    bytes: int
 
 
 @dataclass
@@ -270,7 +263,7 @@ class RolloutCore:
     def stage_weights(self) -> WeightStage:
         return WeightStage(self.spec)
 
-    async def commit_weights(self, stage: WeightStage) -> LoadResult:
+    async def commit_weights(self, stage: WeightStage) -> Delivery:
         """Switches to the staged version once no request holds the old weights."""
         if stage.version is None:
             raise InvalidArgument("weight stream is empty")
@@ -282,9 +275,9 @@ class RolloutCore:
         await asyncio.to_thread(self._switch, stage)
         if self.on_version is not None:
             await self.on_version(stage.version)
-        return LoadResult(stage.version, stage.received, stage.nbytes)
+        return Delivery(stage.version, stage.received, stage.nbytes)
 
-    async def load_from_manifest(self, manifest: WeightManifest) -> LoadResult:
+    async def load_from_manifest(self, manifest: WeightManifest) -> Delivery:
         """A version whose bytes came another way (shm, nccl): verified whole, then switched to.
 
         The receiver's tensors (e.g. views of a shared segment) are released once the engine

@@ -10,11 +10,11 @@ import contextlib
 import os
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from typing import Any
 
 import aetcd
 
 from yatt.config.loader import dump_config
+from yatt.contracts import TrainerMember
 from yatt.protos import trainer_pb2_grpc
 from yatt.rpc.app import Registration, serve
 from yatt.rpc.server import ServiceRuntime
@@ -121,16 +121,18 @@ class TrainerProcess:
             self.pusher = await enter(rollout_push(cfg, self.runner, etcd))
         await enter(DoneFlusher(cfg, self.runner, etcd))
 
-    def member_info(self) -> dict[str, Any]:
+    def member_info(self) -> TrainerMember:
         s = self.runner.state()
-        info: dict[str, Any] = {"step": s.step, "weight_version": s.weight_version}
         # The headline numbers of the last step, for progress bars and `yatt status`.
         shown = ("loss", "kl", "reward_mean", "entropy", "grad_norm", "tokens_per_s")
-        info["metrics"] = {k: s.last_metrics[k] for k in shown if k in s.last_metrics}
-        if self.pusher is not None:
-            info["acked"] = dict(self.pusher.acked)
-            info["weight_transports"] = dict(self.pusher.transports)
-        return info
+        pusher = self.pusher
+        return TrainerMember(
+            step=s.step,
+            weight_version=s.weight_version,
+            metrics={k: float(s.last_metrics[k]) for k in shown if k in s.last_metrics},
+            acked=dict(pusher.acked) if pusher is not None else {},
+            weight_transports=dict(pusher.transports) if pusher is not None else {},
+        )
 
 
 async def run(cfg: TrainerConfig) -> None:

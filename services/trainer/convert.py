@@ -1,8 +1,11 @@
-"""Protobuf <-> trainer domain objects: experience streams in, replies and weight chunks out."""
+"""Protobuf <-> trainer domain objects, both ways: experience streams, replies, weight chunks.
+
+ExperienceHeader.weight_version travels as the proto field `policy_version` (wire names stay).
+"""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Mapping
 
 import torch
 
@@ -24,7 +27,7 @@ def header_from_proto(msg: trainer_pb2.ExperienceHeader) -> ExperienceHeader:
         job=msg.job,
         shard_id=msg.shard_id,
         epoch=msg.epoch,
-        policy_version=msg.policy_version,
+        weight_version=msg.policy_version,
         num_samples=msg.num_samples,
         metadata=unpack_map(msg.metadata, what=f"shard {msg.shard_id} metadata"),
     )
@@ -35,7 +38,7 @@ def header_to_proto(h: ExperienceHeader) -> trainer_pb2.ExperienceHeader:
         job=h.job,
         shard_id=h.shard_id,
         epoch=h.epoch,
-        policy_version=h.policy_version,
+        policy_version=h.weight_version,
         num_samples=h.num_samples,
         metadata=pack(h.metadata) if h.metadata else b"",
     )
@@ -69,14 +72,20 @@ async def experience_from_stream(
     return experience_from_tensors(header, tensors)
 
 
+def experience_chunks(
+    header: ExperienceHeader, tensors: Mapping[str, torch.Tensor], chunk_bytes: int
+) -> Iterator[trainer_pb2.ExperienceChunk]:
+    """The client side (controllers, tests): header first, then every tensor in chunks."""
+    yield trainer_pb2.ExperienceChunk(header=header_to_proto(header))
+    for name, tensor in tensors.items():
+        for piece in iter_tensor_chunks(name, tensor, chunk_bytes):
+            yield trainer_pb2.ExperienceChunk(tensor=piece)
+
+
 def experience_to_stream(
     exp: Experience, chunk_bytes: int
 ) -> Iterator[trainer_pb2.ExperienceChunk]:
-    """The client side (controllers, tests): header first, then every tensor in chunks."""
-    yield trainer_pb2.ExperienceChunk(header=header_to_proto(exp.header))
-    for name, tensor in exp.tensors().items():
-        for piece in iter_tensor_chunks(name, tensor, chunk_bytes):
-            yield trainer_pb2.ExperienceChunk(tensor=piece)
+    return experience_chunks(exp.header, exp.tensors(), chunk_bytes)
 
 
 def push_reply(r: PushResult) -> trainer_pb2.PushReply:
@@ -84,6 +93,10 @@ def push_reply(r: PushResult) -> trainer_pb2.PushReply:
         stepped=r.stepped, step=r.step, weight_version=r.weight_version,
         pending_samples=r.pending_samples,
     )  # fmt: skip
+
+
+def push_result_from_proto(m: trainer_pb2.PushReply) -> PushResult:
+    return PushResult(m.stepped, m.step, m.weight_version, m.pending_samples)
 
 
 def status_to_proto(s: TrainerState) -> trainer_pb2.TrainerStatus:
@@ -97,10 +110,28 @@ def status_to_proto(s: TrainerState) -> trainer_pb2.TrainerStatus:
     )
 
 
+def status_from_proto(m: trainer_pb2.TrainerStatus) -> TrainerState:
+    """The proto carries no epoch or checkpoint of its own: epoch comes from the ledger."""
+    ledger = unpack_map(m.ledger, what="trainer status ledger")
+    return TrainerState(
+        step=m.step,
+        weight_version=m.weight_version,
+        pending_samples=m.pending_samples,
+        applied_shards=m.applied_shards,
+        epoch=int(ledger.get("epoch", 0)),
+        last_metrics=unpack_map(m.last_metrics, what="trainer status metrics"),
+        ledger=ledger,
+    )
+
+
 def checkpoint_reply(info: CheckpointInfo) -> trainer_pb2.CheckpointReply:
     return trainer_pb2.CheckpointReply(
         path=info.path, step=info.step, weight_version=info.weight_version
     )
+
+
+def checkpoint_from_proto(m: trainer_pb2.CheckpointReply) -> CheckpointInfo:
+    return CheckpointInfo(m.path, m.step, m.weight_version)
 
 
 def weight_chunks(snapshot: WeightSnapshot, chunk_bytes: int) -> Iterator[common_pb2.WeightChunk]:

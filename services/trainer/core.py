@@ -113,14 +113,14 @@ class TrainerCore:
                 f"shard {h.shard_id} is for epoch {h.epoch}, but the trainer is at epoch "
                 f"{self.ledger.epoch} (epoch_window {window})"
             )
-        if h.policy_version > self.version:
+        if h.weight_version > self.version:
             raise InvalidArgument(
-                f"shard {h.shard_id} claims policy version {h.policy_version}, "
+                f"shard {h.shard_id} claims weight version {h.weight_version}, "
                 f"newer than the trainer's {self.version}"
             )
-        if h.policy_version < self.version - self.cfg.max_staleness:
+        if h.weight_version < self.version - self.cfg.max_staleness:
             raise FailedPrecondition(
-                f"shard {h.shard_id} was sampled with version {h.policy_version}; the trainer is at "
+                f"shard {h.shard_id} was sampled with version {h.weight_version}; the trainer is at "
                 f"{self.version} and accepts at most {self.cfg.max_staleness} versions of staleness"
             )
 

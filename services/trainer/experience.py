@@ -24,7 +24,7 @@ class ExperienceHeader:
     job: str
     shard_id: str
     epoch: int
-    policy_version: int
+    weight_version: int  # the version the samples were generated with
     num_samples: int
     metadata: dict[str, Any] = field(default_factory=dict)
 
@@ -96,8 +96,8 @@ def validate(exp: Experience, req: Requirements) -> None:
     epoch, _ = parse_shard_id(h.shard_id)
     if epoch != h.epoch:
         raise InvalidArgument(f"{where}: shard of epoch {epoch} sent with header epoch {h.epoch}")
-    if h.policy_version < 0:
-        raise InvalidArgument(f"{where}: negative policy_version {h.policy_version}")
+    if h.weight_version < 0:
+        raise InvalidArgument(f"{where}: negative weight_version {h.weight_version}")
     if req.needs_advantages and exp.advantages is None:
         raise InvalidArgument(f"{where}: this algorithm needs advantages")
     if req.needs_ref_logprobs and exp.ref_logprobs is None:

@@ -14,12 +14,11 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import grpc
-
-from yatt.errors import YattError
+from yatt.contracts import RolloutMember
+from yatt.errors import InvalidArgument, Unimplemented, YattError
+from yatt.services.rollout.client import RolloutClient
 from yatt.services.trainer.core import WeightSnapshot
-from yatt.transport.base import Delivery, WeightSender
-from yatt.transport.grpc import GrpcSender
+from yatt.transport.base import WeightSender
 from yatt.transport.registry import build_sender, choose
 
 log = logging.getLogger(__name__)
@@ -63,7 +62,7 @@ class WeightPublisher:
 
 
 # A manifest transport answering these will not work for that instance: use grpc from then on.
-NOT_FOR_THIS_PAIR = {grpc.StatusCode.UNIMPLEMENTED, grpc.StatusCode.INVALID_ARGUMENT}
+NOT_FOR_THIS_PAIR = (Unimplemented, InvalidArgument)
 
 
 class RolloutPusher:
@@ -126,18 +125,16 @@ class RolloutPusher:
             )
         return self._senders[name]
 
-    def _behind(self, version: int) -> dict[str, dict[str, Any]]:
+    def _behind(self, version: int) -> dict[str, RolloutMember]:
         out = {}
         for instance, info in self.directory.members().items():
-            endpoint = info.get("endpoint")
-            # Rollout members publish the version they serve as "version".
-            served = info.get("version", info.get("weight_version"))
-            have = max(self.acked.get(instance, -1), -1 if served is None else int(served))
-            if endpoint and have < version:
+            if not isinstance(info, RolloutMember) or not info.endpoint:
+                continue
+            if max(self.acked.get(instance, -1), info.weight_version) < version:
                 out[instance] = info
         return out
 
-    def _transport_for(self, instance: str, info: dict[str, Any]) -> str:
+    def _transport_for(self, instance: str, info: RolloutMember) -> str:
         if instance in self._grpc_only:
             return "grpc"
         return choose(self.setting, info)
@@ -160,36 +157,41 @@ class RolloutPusher:
                 await asyncio.sleep(1.0)
                 self._wake.set()
 
-    async def _push_one(
-        self, instance: str, info: dict[str, Any], snapshot: WeightSnapshot
-    ) -> None:
+    async def _push_one(self, instance: str, info: RolloutMember, snapshot: WeightSnapshot) -> None:
         name = self._transport_for(instance, info)
         start = time.perf_counter()
         try:
             sender = self.sender(name)
             manifest = await asyncio.to_thread(sender.publish, snapshot.version, snapshot.tensors)
-            reply = await sender.send(
-                info["endpoint"], manifest, snapshot.tensors,
-                timeout_s=self.timeout_s, max_message_bytes=self.max_message_bytes,
-            )  # fmt: skip
-        except grpc.aio.AioRpcError as exc:
-            log.warning(
-                "push of version %d to %s over %s failed: %s %s",
-                snapshot.version, instance, name, exc.code(), exc.details(),
-            )  # fmt: skip
-            if self._fall_back(instance, name, exc.code() in NOT_FOR_THIS_PAIR):
-                self._wake.set()
-            return
         except (OSError, YattError) as exc:  # e.g. /dev/shm full, no CUDA
             log.warning("%s transport unusable for %s: %s", name, instance, exc)
             if self._fall_back(instance, name, True):
                 self._wake.set()
             return
-        self.acked[instance] = int(reply.version)
+        try:
+            async with RolloutClient.connect(info.endpoint, self.max_message_bytes) as rollout:
+                reply = await sender.send(
+                    rollout, manifest, snapshot.tensors, timeout_s=self.timeout_s
+                )
+        except YattError as exc:
+            log.warning(
+                "push of version %d to %s over %s failed: %s: %s",
+                snapshot.version, instance, name, type(exc).__name__, exc,
+            )  # fmt: skip
+            if self._fall_back(instance, name, isinstance(exc, NOT_FOR_THIS_PAIR)):
+                self._wake.set()
+            return
+        except OSError as exc:  # e.g. a segment that vanished under the sender
+            log.warning("%s transport unusable for %s: %s", name, instance, exc)
+            if self._fall_back(instance, name, True):
+                self._wake.set()
+            return
+        self.acked[instance] = reply.weight_version
         self.transports[instance] = name
         log.info(
             "rollout %s acknowledged version %d over %s (%.1f MB in %.3fs)",
-            instance, reply.version, name, snapshot.nbytes / 1e6, time.perf_counter() - start,
+            instance, reply.weight_version, name, snapshot.nbytes / 1e6,
+            time.perf_counter() - start,
         )  # fmt: skip
 
     def _fall_back(self, instance: str, name: str, about_pair: bool) -> bool:
@@ -197,19 +199,3 @@ class RolloutPusher:
             self._grpc_only.add(instance)
             return True
         return False
-
-
-async def push_weights(
-    endpoint: str,
-    snapshot: WeightSnapshot,
-    chunk_bytes: int,
-    timeout_s: float,
-    max_message_bytes: int,
-) -> Delivery:
-    """One LoadWeights client stream (the grpc transport); returns the rollout's acknowledgement."""
-    sender = GrpcSender(chunk_bytes)
-    manifest = sender.publish(snapshot.version, snapshot.tensors)
-    return await sender.send(
-        endpoint, manifest, snapshot.tensors,
-        timeout_s=timeout_s, max_message_bytes=max_message_bytes,
-    )  # fmt: skip

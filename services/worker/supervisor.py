@@ -16,8 +16,8 @@ from typing import Any
 import aetcd
 
 from yatt import keys
-from yatt.codec.meta import pack
 from yatt.config.loader import format_overrides
+from yatt.contracts import WorkerMember, WorkerState
 from yatt.coordination.assignments import decode_assignment
 from yatt.coordination.client import ETCD_ERRORS
 from yatt.coordination.membership import Membership
@@ -37,14 +37,14 @@ HEALTHY_UPTIME_S = 30.0
 
 
 class WorkerSupervisor:
-    """States: idle (nothing assigned), starting, serving, draining, restarting, error."""
+    """Follows one slot's assignment; its state is a WorkerState, published as a WorkerMember."""
 
     def __init__(self, cfg: WorkerConfig, client: aetcd.Client) -> None:
         self.cfg = cfg
         self.client = client
         self.desired: str | None = None
         self.unit: str | None = None
-        self.state = "idle"
+        self.state = WorkerState.IDLE
         self.error = ""
         self.children: dict[str, ChildService] = {}
         self._failures: dict[str, int] = {}
@@ -62,27 +62,25 @@ class WorkerSupervisor:
 
     def _status_value(self) -> bytes:
         endpoints = {r: c.endpoint for r, c in self.children.items() if c.endpoint and c.alive()}
-        return pack(
-            {
-                "slot": self.cfg.slot,
-                "role": self.unit,
-                "assigned": self.desired,
-                "state": self.state,
-                "endpoints": endpoints,
-                "endpoint": next(iter(endpoints.values()), None),
-                "children": {r: c.pid for r, c in self.children.items() if c.alive()},
-                "pid": os.getpid(),
-                "error": self.error,
-                "since": self._since,
-            }
-        )
+        return WorkerMember(
+            slot=self.cfg.slot,
+            role=self.unit,
+            assigned=self.desired,
+            state=self.state,
+            endpoints=endpoints,
+            endpoint=next(iter(endpoints.values()), None),
+            children={r: pid for r, c in self.children.items() if c.alive() and (pid := c.pid)},
+            pid=os.getpid(),
+            error=self.error,
+            since=self._since,
+        ).encode()
 
-    async def _set_state(self, state: str, error: str = "") -> None:
+    async def _set_state(self, state: WorkerState, error: str = "") -> None:
         self.state, self.error, self._since = state, error, time.time()
         with contextlib.suppress(*ETCD_ERRORS):
             await self.status.update(self._status_value)
         unit = self.unit or "-"
-        print(f"yatt worker slot {self.cfg.slot} {state} {unit}", flush=True)
+        print(f"yatt worker slot {self.cfg.slot} {state.value} {unit}", flush=True)
 
     # -- following the assignment ------------------------------------------------------------
 
@@ -158,17 +156,17 @@ class WorkerSupervisor:
 
     async def _switch(self, unit: str | None) -> None:
         if self.children:
-            await self._set_state("draining")
+            await self._set_state(WorkerState.DRAINING)
             await self._stop_children()
         self.unit, self._failures = unit, {}
         if unit is None:
-            await self._set_state("idle")
+            await self._set_state(WorkerState.IDLE)
             return
         unknown = [r for r in roles_of(unit) if r not in self.cfg.roles]
         if unknown:
-            await self._set_state("error", f"no config for role(s) {', '.join(unknown)}")
+            await self._set_state(WorkerState.ERROR, f"no config for role(s) {', '.join(unknown)}")
             return
-        await self._set_state("starting")
+        await self._set_state(WorkerState.STARTING)
         for role in roles_of(unit):
             await self._start_role(role)
         await self._settle()
@@ -176,7 +174,7 @@ class WorkerSupervisor:
     async def _settle(self) -> None:
         assert self.unit is not None
         ok = all(r in self.children and self.children[r].alive() for r in roles_of(self.unit))
-        await self._set_state("serving" if ok else "restarting")
+        await self._set_state(WorkerState.SERVING if ok else WorkerState.RESTARTING)
 
     async def _repair(self, stop: asyncio.Event) -> None:
         """Restarts the unit's dead or never-started children, after a backoff."""
@@ -199,8 +197,8 @@ class WorkerSupervisor:
                     self._failures[role] = 0
                 self._failures[role] = self._failures.get(role, 0) + 1
                 self.children.pop(role)
-        if self.state != "restarting":
-            await self._set_state("restarting")
+        if self.state != WorkerState.RESTARTING:
+            await self._set_state(WorkerState.RESTARTING)
         delay = self._backoff(broken)
         self._changed.clear()
         await _first(stop.wait(), self._changed.wait(), timeout=delay)
@@ -211,7 +209,7 @@ class WorkerSupervisor:
         await self._settle()
 
     def _needs_repair(self) -> bool:
-        if self.unit is None or self.state == "error":
+        if self.unit is None or self.state == WorkerState.ERROR:
             return False
         return any(
             r not in self.children or not self.children[r].alive() for r in roles_of(self.unit)
@@ -236,7 +234,7 @@ class WorkerSupervisor:
             watcher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await watcher
-            self.state = "stopping"
+            self.state = WorkerState.STOPPING
             await self._stop_children()
             await self.status.stop()
 

@@ -95,7 +95,7 @@ def sample(group: int, index: int, prompt: list[int], tokens: list[int], reward:
         token_ids=tokens,
         logprobs=[-0.5] * len(tokens),
         text="",
-        policy_version=3,
+        weight_version=3,
         finish_reason="stop",
         reward=reward,
         ref_logprobs=[-0.25] * len(tokens),

@@ -95,7 +95,7 @@ async def test_compose_services_run_a_job_and_serve_metrics_and_clients(
         assert progress.samples == 64
         (rollout_member,) = (await registered(client, JOB, "rollout")).values()
         assert (
-            rollout_member["metrics_endpoint"]
+            rollout_member.metrics_endpoint  # type: ignore[attr-defined]
             == f"127.0.0.1:{compose.ports['rollout'][METRICS_PORT]}"
         )
     finally:

@@ -103,6 +103,6 @@ async def test_killed_controller_loses_nothing_and_new_controller_joins(
         # Every shard of every epoch is in the trainer's ledger exactly once: 12 distinct ids,
         # and the ledger refuses each of them again (see the trainer tests for ALREADY_EXISTS).
         ledger = await trainer_status(cluster)
-        assert ledger["applied_shards"] == 20, ledger
+        assert ledger.applied_shards == 20, ledger
     finally:
         await client.close()

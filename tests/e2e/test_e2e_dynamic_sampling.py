@@ -69,6 +69,6 @@ async def test_zero_variance_groups_are_refilled_then_dropped(
             assert s["samples"] % 2 == 0 and s["samples"] == 2 * (4 - s["groups_dropped"])
         pushed = sum(1 for s in stats if s["pushed"])
         ledger = await trainer_status(cluster)
-        assert ledger["applied_shards"] == pushed
+        assert ledger.applied_shards == pushed
     finally:
         await client.close()

@@ -17,11 +17,12 @@ import aetcd
 
 from yatt import keys
 from yatt.cluster.local import SERVING, LocalCluster
-from yatt.codec.meta import unpack, unpack_map
+from yatt.codec.meta import unpack_map
 from yatt.config import load_config
 from yatt.controller.config import JobConfig
 from yatt.jobs import read_progress
 from yatt.process.handle import ProcessHandle
+from yatt.testing.jobs import trainer_status
 
 REPO = Path(__file__).resolve().parents[2]
 TRAINER_ENV = {
@@ -96,23 +97,6 @@ def job_config(cluster: LocalCluster, data: Path, epochs: int = 2, **sets: objec
     return load_config(JobConfig, data=raw, overrides=[f"{k}={v}" for k, v in sets.items()])
 
 
-async def trainer_status(cluster: LocalCluster, timeout: float = 60) -> dict[str, Any]:
-    """The trainer's Status: step, pending samples and the ledger (applied, pending, samples)."""
-    from yatt.protos import trainer_pb2, trainer_pb2_grpc
-    from yatt.rpc.channel import make_channel
-
-    async with make_channel(cluster.endpoints["trainer"]) as channel:
-        status = await trainer_pb2_grpc.TrainerServiceStub(channel).Status(
-            trainer_pb2.TrainerStatusRequest(), timeout=timeout
-        )
-    return {
-        "step": status.step,
-        "pending_samples": status.pending_samples,
-        "ledger": unpack(status.ledger),
-        "metrics": unpack(status.last_metrics),
-    }
-
-
 async def shard_ids(client: aetcd.Client, job: str) -> set[str]:
     """Every shard id ("<epoch>/<idx>") the job published, done or not."""
     prefix = keys.shards_prefix(job)
@@ -166,12 +150,12 @@ async def assert_exactly_once(
     deadline = time.monotonic() + timeout
     while True:  # the flush runs within a second or two of the job being marked done
         status = await trainer_status(cluster)
-        ledger = status["ledger"]
+        ledger = status.ledger
         if not ledger["pending"] or time.monotonic() > deadline:
             break
         await asyncio.sleep(0.5)
     assert ledger["pending"] == [], ledger["pending"]
-    assert status["pending_samples"] == 0
+    assert status.pending_samples == 0
     assert set(ledger["applied"]) == ids, sorted(ids ^ set(ledger["applied"]))
     assert len(ledger["applied"]) == len(ids)
     assert ledger["samples_trained"] == len(ids) * SAMPLES_PER_SHARD, ledger["samples_trained"]

@@ -13,6 +13,7 @@ import pytest
 
 from yatt import keys
 from yatt.codec.meta import pack
+from yatt.contracts import RewardMember
 from yatt.coordination import Membership, RoleDirectory
 from yatt.process.handle import ProcessHandle
 from yatt.testing.etcd import EtcdServer
@@ -24,7 +25,8 @@ PROC = str(Path(__file__).parent / "_procs" / "coord_proc.py")
 
 
 def member(client: aetcd.Client, instance: str, **info: object) -> Membership:
-    return Membership(client, keys.member(JOB, ROLE, instance), pack(info), TTL)
+    record = RewardMember(instance=instance, **info)  # type: ignore[arg-type]
+    return Membership(client, keys.member(JOB, ROLE, instance), record.encode(), TTL)
 
 
 async def test_member_appears_changes_and_disappears(etcd_client: aetcd.Client) -> None:
@@ -36,15 +38,20 @@ async def test_member_appears_changes_and_disappears(etcd_client: aetcd.Client) 
     seen: list[set[str]] = []
     async with RoleDirectory(etcd_client, JOB, ROLE) as directory:
         directory.on_change(lambda m: seen.append(set(m)))
-        assert directory.members() == {"r0": {"endpoint": "127.0.0.1:1"}}
+        assert directory.members() == {"r0": RewardMember(instance="r0", endpoint="127.0.0.1:1")}
 
         late = member(etcd_client, "r1", endpoint="127.0.0.1:2")
         await late.start(timeout=10)
         got = await directory.wait_for(2, timeout=5)
-        assert got["r1"] == {"endpoint": "127.0.0.1:2"}
+        assert got["r1"] == RewardMember(instance="r1", endpoint="127.0.0.1:2")
 
-        await late.update(pack({"endpoint": "127.0.0.1:2", "version": 3}))
-        await directory.wait_until(lambda m: m.get("r1", {}).get("version") == 3, timeout=5)
+        await late.update(RewardMember(endpoint="127.0.0.1:2", functions=["exact"]).encode())
+        await directory.wait_until(
+            lambda m: (
+                "r1" in m and isinstance(m["r1"], RewardMember) and m["r1"].functions == ["exact"]
+            ),
+            timeout=5,
+        )
 
         await early.stop()
         assert set(await directory.wait_until(lambda m: "r0" not in m, timeout=5)) == {"r1"}
@@ -78,10 +85,12 @@ async def test_follows_again_after_etcd_restart(
         assert await anext(changes) == {}
         await asyncio.to_thread(etcd.restart, False, 0.5)
         # Written right after the restart: caught by the re-list or the new watch.
-        late = member(etcd_client, "r9", n=9)
+        late = member(etcd_client, "r9", pid=9)
         await late.start(timeout=10)
-        assert (await directory.wait_for(1, timeout=10))["r9"] == {"n": 9}
-        assert await asyncio.wait_for(anext(changes), 5) == {"r9": {"n": 9}}
+        assert (await directory.wait_for(1, timeout=10))["r9"].pid == 9
+        assert await asyncio.wait_for(anext(changes), 5) == {
+            "r9": RewardMember(instance="r9", pid=9)
+        }
         await late.stop()
         await directory.wait_until(lambda m: not m, timeout=5)
 
@@ -94,6 +103,8 @@ async def test_wait_for_times_out_naming_members(etcd_client: aetcd.Client) -> N
 
 async def test_malformed_registration_is_ignored(etcd_client: aetcd.Client) -> None:
     await etcd_client.put(keys.member(JOB, ROLE, "bad").encode(), b"\xc1garbage")
-    await etcd_client.put(keys.member(JOB, ROLE, "good").encode(), pack({"ok": True}))
+    await etcd_client.put(keys.member(JOB, ROLE, "typed").encode(), pack({"pid": "seven"}))
+    # An unknown key is a newer writer's field: ignored, the rest is read.
+    await etcd_client.put(keys.member(JOB, ROLE, "good").encode(), pack({"ok": True, "pid": 7}))
     async with RoleDirectory(etcd_client, JOB, ROLE) as directory:
-        assert directory.members() == {"good": {"ok": True}}
+        assert directory.members() == {"good": RewardMember(pid=7)}

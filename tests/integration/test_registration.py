@@ -11,6 +11,7 @@ import pytest
 
 from yatt import keys
 from yatt.codec.meta import unpack_map
+from yatt.contracts import ServiceMember
 from yatt.process.handle import ProcessHandle
 from yatt.process.ports import free_port
 from yatt.testing.etcd import EtcdServer
@@ -47,8 +48,9 @@ async def test_register_publish_load_and_deregister_on_sigterm(
         server.wait_for_line("serving on", timeout=30)
         member_key = keys.member("j1", "diagnostics", "d0")
         await wait_key(etcd_client, member_key, True, 5)
-        info = unpack_map((await etcd_client.get(member_key.encode())).value)
-        assert info["endpoint"] == f"127.0.0.1:{port}" and info["slot"] == 3
+        info = ServiceMember.decode((await etcd_client.get(member_key.encode())).value)
+        assert info.endpoint == f"127.0.0.1:{port}" and info.slot == 3
+        assert (info.role, info.instance, info.pid) == ("diagnostics", "d0", server.pid)
         await asyncio.sleep(0.6)
         load = unpack_map(
             (await etcd_client.get(keys.load("j1", "diagnostics", "d0").encode())).value

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from yatt.contracts import WorkerMember, WorkerState
 from yatt.placement.config import EstimatorConfig, PolicyConfig, load_placement_config
 from yatt.placement.core import PlacementCore
 from yatt.placement.estimator import LoadEstimator
@@ -91,8 +92,8 @@ def test_settling_slots_come_from_worker_reports() -> None:
     )
     core = PlacementCore(cfg)
     workers = {
-        0: {"state": "serving", "role": "rollout"},
-        1: {"state": "serving", "role": "rollout"},
+        0: WorkerMember(slot=0, state=WorkerState.SERVING, role="rollout"),
+        1: WorkerMember(slot=1, state=WorkerState.SERVING, role="rollout"),
     }
     state = core.state(0.0, {0: "rollout", 1: "reward"}, [], workers)
     assert state.settling == frozenset({1})

@@ -9,18 +9,18 @@ from __future__ import annotations
 import asyncio
 
 import aetcd
-import grpc
 import pytest
 
 from yatt import keys
 from yatt.codec.meta import pack
 from yatt.config.common import EtcdConfig, ServerConfig
+from yatt.errors import InvalidArgument
+from yatt.placement.client import PlacementClient
 from yatt.placement.config import load_placement_config
 from yatt.placement.leader import PlacementNode
 from yatt.placement.server import PlacementServicer
 from yatt.placement.store import encode_assignment, read_assignments
-from yatt.protos import placement_pb2, placement_pb2_grpc
-from yatt.rpc.channel import make_channel
+from yatt.protos import placement_pb2_grpc
 from yatt.rpc.server import ServiceRuntime
 
 pytestmark = pytest.mark.integration
@@ -139,27 +139,19 @@ async def test_grpc_status_plan_and_set_policy(
         await asyncio.wait_for(node.leading.wait(), 10)
         await wait_for(lambda: _ticked(node))  # the leader's first own tick is done
         await publish_load(etcd_client, "reward", "r0", queue=30)
-        async with make_channel(endpoint) as channel:
-            stub = placement_pb2_grpc.PlacementServiceStub(channel)
-            status = await stub.Status(placement_pb2.PlacementStatusRequest())
+        async with PlacementClient.connect(endpoint) as placement:
+            status = await placement.status()
             assert status.leader == "solo" and status.policy == "queue_balance"
-            assert [a.role for a in status.assignments] == ["rollout"] * 3 + ["reward"]
-            dry = await stub.Plan(placement_pb2.PlanRequest(dry_run=True))
-            assert [(m.from_role, m.to_role) for m in dry.moves] == [("rollout", "reward")]
-            assert [a.role for a in dry.assignments].count("reward") == 1  # nothing applied
-            real = await stub.Plan(placement_pb2.PlanRequest())
-            assert [a.role for a in real.assignments].count("reward") == 2
-            with pytest.raises(grpc.aio.AioRpcError) as err:
-                await stub.SetPolicy(
-                    placement_pb2.SetPolicyRequest(
-                        policy="queue_balance", params=pack({"threshold": -1})
-                    )
-                )
-            assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
-            assert "threshold" in err.value.details()
-            reply = await stub.SetPolicy(placement_pb2.SetPolicyRequest(policy="static"))
-            assert reply.policy == "static"
-            status = await stub.Status(placement_pb2.PlacementStatusRequest())
+            assert list(status.assignments.values()) == ["rollout"] * 3 + ["reward"]
+            moves, assignments = await placement.plan(dry_run=True)
+            assert [(m.from_role, m.to_role) for m in moves] == [("rollout", "reward")]
+            assert list(assignments.values()).count("reward") == 1  # nothing applied
+            _, assignments = await placement.plan()
+            assert list(assignments.values()).count("reward") == 2
+            with pytest.raises(InvalidArgument, match="threshold"):
+                await placement.set_policy("queue_balance", {"threshold": -1})
+            assert await placement.set_policy("static") == "static"
+            status = await placement.status()
             assert status.policy == "static" and len(status.history) == 1
     finally:
         await runtime.stop(0)

@@ -21,7 +21,11 @@ from yatt.controller.pool import RolePool
 from yatt.placement.history import read_history
 from yatt.placement.store import read_assignments
 from yatt.process.handle import ProcessHandle
-from yatt.protos import common_pb2, reward_pb2, reward_pb2_grpc, rollout_pb2, rollout_pb2_grpc
+from yatt.services.reward.client import RewardClient
+from yatt.services.reward.plugins.base import RewardSample
+from yatt.services.rollout.client import RolloutClient
+from yatt.services.rollout.core import GenerateRequest, PromptRequest
+from yatt.services.rollout.engines.base import SamplingParams
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -65,29 +69,23 @@ class Pipeline:
         self.stop = asyncio.Event()
 
     async def item(self, i: int) -> None:
-        request = rollout_pb2.GenerateRequest(
-            prompts=[common_pb2.Prompt(id=f"p{i}", token_ids=[5, 6, 7, 8])],
-            params=rollout_pb2.SamplingParams(max_new_tokens=32, n=1, temperature=1.0),
+        request = GenerateRequest(
+            [PromptRequest(f"p{i}", token_ids=(5, 6, 7, 8))],
+            SamplingParams(max_new_tokens=32, n=1, temperature=1.0),
         )
 
         async def generate(channel, _):
-            stub = rollout_pb2_grpc.RolloutServiceStub(channel)
-            return [c async for c in stub.Generate(request, timeout=60)]
+            return [c async for c in RolloutClient(channel).generate(request, timeout_s=60)]
 
         [completion] = await self.rollout.call(generate, attempts=20, backoff_s=0.05, wait_s=60)
-        judged = reward_pb2.ScoreRequest(
-            samples=[
-                reward_pb2.ScoreSample(id=f"p{i}-{k}", completion=completion.text)
-                for k in range(self.judge)
-            ]  # fmt: skip
-        )
+        judged = [RewardSample(f"p{i}-{k}", "", completion.text) for k in range(self.judge)]
 
         async def score(channel, _):
-            return await reward_pb2_grpc.RewardServiceStub(channel).Score(judged, timeout=60)
+            return await RewardClient(channel).score(judged, timeout_s=60)
 
-        reply = await self.reward.call(score, attempts=20, backoff_s=0.05, wait_s=60)
-        assert len(reply.scores) == len(judged.samples)
-        self.done["slow" if len(judged.samples) == SLOW else "fast"] += 1
+        results = await self.reward.call(score, attempts=20, backoff_s=0.05, wait_s=60)
+        assert len(results) == len(judged)
+        self.done["slow" if len(judged) == SLOW else "fast"] += 1
 
     async def run(self) -> None:
         await self.rollout.start()

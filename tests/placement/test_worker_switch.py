@@ -19,14 +19,13 @@ import pytest
 from _worker_helpers import start_worker, write_role_configs
 
 from yatt import keys
-from yatt.codec.meta import unpack_map
 from yatt.config.common import EtcdConfig
+from yatt.contracts import WorkerMember, WorkerState
 from yatt.controller.pool import RolePool
 from yatt.placement.store import encode_assignment
-from yatt.protos import reference_pb2_grpc, reward_pb2_grpc
-from yatt.services.reference import convert as ref_convert
+from yatt.services.reference.client import ReferenceClient
 from yatt.services.reference.core import TokenSequence
-from yatt.services.reward import convert as reward_convert
+from yatt.services.reward.client import RewardClient
 from yatt.services.reward.plugins.base import RewardSample
 
 pytestmark = pytest.mark.integration
@@ -47,9 +46,9 @@ def sequences(i: int) -> list[TokenSequence]:
     return [TokenSequence(f"req{i}-s{k}", tuple(base[k:] + base[:k]), 8) for k in range(6)]
 
 
-async def worker_state(client: aetcd.Client, slot: int) -> dict:
+async def worker_state(client: aetcd.Client, slot: int) -> WorkerMember | None:
     kv = await client.get(keys.member(JOB, "worker", f"slot-{slot}").encode())
-    return {} if kv is None else unpack_map(kv.value)
+    return None if kv is None else WorkerMember.decode(kv.value)
 
 
 async def test_role_switch_loses_and_duplicates_nothing(
@@ -73,19 +72,15 @@ async def test_role_switch_loses_and_duplicates_nothing(
         next_id = iter(range(10**6))
 
         async def one(i: int) -> None:
-            request = ref_convert.request_to_proto(sequences(i))
             started_at[i] = time.monotonic()
 
             async def call(channel, member):
-                reply = await reference_pb2_grpc.ReferenceServiceStub(channel).LogProbs(
-                    request, timeout=30
-                )
-                return reply, member["slot"]
+                results = await ReferenceClient(channel).logprobs(sequences(i), timeout_s=30)
+                return results, member.slot
 
-            reply, slot = await pool.call(call, attempts=20, backoff_s=0.05, wait_s=30)
+            results, slot = await pool.call(call, attempts=20, backoff_s=0.05, wait_s=30)
             answers[i] += 1
             answered_by[i], finished_at[i] = slot, time.monotonic()
-            results = ref_convert.reply_from_proto(reply)
             assert [r.id for r in results] == [s.id for s in sequences(i)]
             for k, r in enumerate(results):
                 assert len(r.logprobs) == 48 - 8
@@ -117,18 +112,17 @@ async def test_role_switch_loses_and_duplicates_nothing(
 
         # Slot 0 now serves reward for real.
         status = await worker_state(etcd_client, 0)
-        assert (status["role"], status["state"]) == ("reward", "serving")
+        assert status is not None and status.serving() == "reward"
         reward_pool = RolePool(etcd_client, JOB, "reward")
         await reward_pool.start()
         try:
             sample = RewardSample("s", "1+1?", "it is 2", {"answer": "2"})
 
             async def score(channel, member):
-                stub = reward_pb2_grpc.RewardServiceStub(channel)
-                return await stub.Score(reward_convert.request_to_proto([sample])), member["slot"]
+                return await RewardClient(channel).score([sample], timeout_s=30), member.slot
 
-            reply, slot = await reward_pool.call(score, attempts=5, backoff_s=0.1, wait_s=10)
-            assert slot == 0 and reply.scores[0].total == 1.0
+            results, slot = await reward_pool.call(score, attempts=5, backoff_s=0.1, wait_s=10)
+            assert slot == 0 and results[0].total == 1.0
         finally:
             await reward_pool.close()
         assert "still running after" not in workers[0].output()
@@ -148,20 +142,26 @@ async def test_worker_restarts_a_crashed_child_and_stops_cleanly(
     worker = start_worker(0, JOB, etcd_config, config)
     try:
         await worker.wait_for_line_async("serving reward", timeout=60)
-        child_pid = (await worker_state(etcd_client, 0))["children"]["reward"]
+        before = await worker_state(etcd_client, 0)
+        assert before is not None
+        child_pid = before.children["reward"]
         os.kill(child_pid, signal.SIGKILL)
         await worker.wait_for_line_async("slot 0 restarting reward", timeout=10)
         deadline = time.monotonic() + 30
         while True:
             status = await worker_state(etcd_client, 0)
-            if status.get("state") == "serving" and status["children"]["reward"] != child_pid:
+            if (
+                status is not None
+                and status.state == WorkerState.SERVING
+                and status.children["reward"] != child_pid
+            ):
                 break
             assert time.monotonic() < deadline, worker.output()
             await asyncio.sleep(0.1)
-        new_pid = status["children"]["reward"]
+        new_pid = status.children["reward"]
     finally:
         code = worker.stop(timeout=20)
     assert code == 0
     with pytest.raises(ProcessLookupError):
         os.kill(new_pid, 0)  # the worker stopped its child on the way out
-    assert await worker_state(etcd_client, 0) == {}
+    assert await worker_state(etcd_client, 0) is None

@@ -7,6 +7,7 @@ import dataclasses
 import pytest
 import torch
 
+from yatt.contracts import RolloutMember
 from yatt.errors import InvalidArgument
 from yatt.transport.host import host_id
 from yatt.transport.manifest import (
@@ -76,11 +77,11 @@ def test_empty_and_duplicate_entries_are_refused() -> None:
 def test_auto_picks_shm_only_on_the_same_host() -> None:
     here = host_id()
     assert here == host_id() and len(here) == 24
-    local = {"host_id": here, "weight_transports": ["grpc", "shm"]}
+    local = RolloutMember(host_id=here, weight_transports=["grpc", "shm"])
     assert choose("auto", local) == "shm"
-    assert choose("auto", {**local, "host_id": "elsewhere"}) == "grpc"
-    assert choose("auto", {"host_id": here, "weight_transports": ["grpc"]}) == "grpc"
-    assert choose("auto", {}) == "grpc"  # an older rollout that reports nothing
+    assert choose("auto", dataclasses.replace(local, host_id="elsewhere")) == "grpc"
+    assert choose("auto", RolloutMember(host_id=here, weight_transports=["grpc"])) == "grpc"
+    assert choose("auto", RolloutMember()) == "grpc"  # an older rollout that reports nothing
     assert choose("grpc", local) == "grpc" and choose("nccl", local) == "nccl"
 
 

@@ -7,13 +7,11 @@ import dataclasses
 from collections.abc import Iterator
 from pathlib import Path
 
-import grpc
 import pytest
 from transport_helpers import JOB, endpoint_of, local_greedy, remote_greedy, rollout_process, scaled
 
-from yatt.protos import rollout_pb2, rollout_pb2_grpc
-from yatt.rpc.channel import make_channel
-from yatt.services.rollout.convert import manifest_to_proto
+from yatt.errors import FailedPrecondition, InvalidArgument, YattError
+from yatt.services.rollout.client import RolloutClient
 from yatt.transport.grpc import GrpcSender
 from yatt.transport.shm import ShmSender
 
@@ -29,30 +27,28 @@ def rollout(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Itera
         proc.stop()
 
 
-async def expect(call, code: grpc.StatusCode, match: str) -> None:  # noqa: ANN001
-    with pytest.raises(grpc.aio.AioRpcError) as err:
+async def expect(call, error: type[YattError], match: str) -> None:  # noqa: ANN001
+    with pytest.raises(error) as err:
         await call
-    assert err.value.code() == code, err.value.details()
-    assert match in (err.value.details() or ""), err.value.details()
+    assert match in str(err.value), err.value
 
 
 async def test_shm_then_grpc_versions_are_bit_exact_and_bad_manifests_change_nothing(
     rollout: str, engine
 ) -> None:  # noqa: ANN001
     sender = ShmSender(JOB)
-    invalid = grpc.StatusCode.INVALID_ARGUMENT
+    invalid = InvalidArgument
     try:
-        async with make_channel(rollout) as channel:
-            stub = rollout_pb2_grpc.RolloutServiceStub(channel)
+        async with RolloutClient.connect(rollout, 1 << 26) as stub:
 
             async def send(m):  # noqa: ANN001, ANN202
-                return await stub.LoadWeightsFromManifest(manifest_to_proto(m), timeout=60)
+                return await stub.load_weights_from_manifest(m, timeout_s=60)
 
             base = await remote_greedy(stub)
             w2 = scaled(engine, 2.0)
             m1 = sender.publish(1, w2)
             reply = await send(m1)
-            assert (reply.version, reply.tensors, reply.bytes) == (1, len(w2), m1.nbytes)
+            assert (reply.weight_version, reply.tensors, reply.bytes) == (1, len(w2), m1.nbytes)
             served = await remote_greedy(stub)
             assert served == local_greedy(engine, w2)  # tokens and float log-probs, exactly
             assert served != base
@@ -76,28 +72,22 @@ async def test_shm_then_grpc_versions_are_bit_exact_and_bad_manifests_change_not
                          "missing 1 tensors")  # fmt: skip
             await expect(send(dataclasses.replace(m2, transport="pigeon")), invalid,
                          "does not load from a manifest")  # fmt: skip
-            info = await stub.Info(rollout_pb2.InfoRequest(), timeout=10)
-            assert info.policy_version == 1
+            assert (await stub.info()).weight_version == 1
             assert await remote_greedy(stub) == served
 
             # Old or equal versions: FAILED_PRECONDITION, over either transport.
-            await expect(
-                send(m1), grpc.StatusCode.FAILED_PRECONDITION, "not newer than the served 1"
-            )
+            await expect(send(m1), FailedPrecondition, "not newer than the served 1")
             grpc_sender = GrpcSender(1 << 16)
             old = grpc_sender.publish(1, w3)
-            with pytest.raises(grpc.aio.AioRpcError) as err:
-                await grpc_sender.send(rollout, old, w3, timeout_s=60, max_message_bytes=1 << 26)
-            assert err.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+            with pytest.raises(FailedPrecondition):
+                await grpc_sender.send(stub, old, w3, timeout_s=60)
 
             # The good version 2 over shm, then version 3 over grpc: both bit-exact.
-            assert (await send(m2)).version == 2
+            assert (await send(m2)).weight_version == 2
             assert await remote_greedy(stub) == local_greedy(engine, w3)
             w4 = scaled(engine, 0.5)
-            delivery = await grpc_sender.send(
-                rollout, grpc_sender.publish(3, w4), w4, timeout_s=60, max_message_bytes=1 << 26
-            )
-            assert delivery.version == 3
+            delivery = await grpc_sender.send(stub, grpc_sender.publish(3, w4), w4, timeout_s=60)
+            assert delivery.weight_version == 3
             assert await remote_greedy(stub) == local_greedy(engine, w4)
     finally:
         sender.close()
@@ -113,13 +103,13 @@ async def test_one_segment_serves_several_instances(
         w = scaled(engine, 1.5)
         m = sender.publish(100, w)
         for ep in endpoints:
-            d = await sender.send(ep, m, w, timeout_s=60, max_message_bytes=1 << 26)
-            assert d.version == 100
+            async with RolloutClient.connect(ep) as client:
+                assert (await sender.send(client, m, w, timeout_s=60)).weight_version == 100
         assert len(sender.segments()) == 1  # one write for both
         want = local_greedy(engine, w)
         for ep in endpoints:
-            async with make_channel(ep) as channel:
-                assert await remote_greedy(rollout_pb2_grpc.RolloutServiceStub(channel)) == want
+            async with RolloutClient.connect(ep) as client:
+                assert await remote_greedy(client) == want
     finally:
         sender.close()
         second.stop()

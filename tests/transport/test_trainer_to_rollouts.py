@@ -15,11 +15,10 @@ import yaml
 from transport_helpers import JOB, endpoint_of, local_greedy, remote_greedy, rollout_process
 
 from yatt import keys
-from yatt.codec.meta import unpack
+from yatt.contracts import TrainerMember
 from yatt.process.handle import ProcessHandle
-from yatt.protos import rollout_pb2, rollout_pb2_grpc, trainer_pb2, trainer_pb2_grpc
-from yatt.rpc.channel import make_channel
-from yatt.services.trainer.convert import experience_to_stream, weights_from_chunks
+from yatt.services.rollout.client import RolloutClient
+from yatt.services.trainer.client import TrainerClient
 from yatt.transport.segments import owned_segments, owner_prefix
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(600)]
@@ -36,7 +35,7 @@ def experience(shard: str, version: int):  # noqa: ANN201
     mask[:, 4:] = 1.0
     rewards = torch.randn(n, generator=g)
     header = ExperienceHeader(
-        job=JOB, shard_id=shard, epoch=0, policy_version=version, num_samples=n
+        job=JOB, shard_id=shard, epoch=0, weight_version=version, num_samples=n
     )
     return Experience(
         header=header, input_ids=torch.randint(2, 200, (n, t), generator=g),
@@ -46,17 +45,15 @@ def experience(shard: str, version: int):  # noqa: ANN201
     )  # fmt: skip
 
 
-async def trainer_weights(stub, version: int) -> dict:  # noqa: ANN001
-    req = trainer_pb2.GetWeightsRequest(min_version=version)
-    snapshot = weights_from_chunks([c async for c in stub.GetWeights(req, timeout=60)])
+async def trainer_weights(trainer: TrainerClient, version: int) -> dict:
+    snapshot = await trainer.get_weights(version, timeout_s=60)
     assert snapshot.version == version
     return snapshot.tensors
 
 
-async def wait_version(stub, version: int) -> None:  # noqa: ANN001
+async def wait_version(rollout: RolloutClient, version: int) -> None:
     for _ in range(300):
-        info = await stub.Info(rollout_pb2.InfoRequest(), timeout=5)
-        if info.policy_version >= version:
+        if (await rollout.info(timeout_s=5)).weight_version >= version:
             return
         await asyncio.sleep(0.1)
     raise AssertionError(f"rollout never reached version {version}")
@@ -97,30 +94,28 @@ async def test_versions_reach_rollouts_bit_exact_and_nothing_leaks(
         ends = [endpoint_of(r, 300) for r in rollouts]
         t_end = endpoint_of(trainer, 300)
         async with (
-            make_channel(t_end) as tc,
-            make_channel(ends[0]) as rc0,
-            make_channel(ends[1]) as rc1,
+            TrainerClient.connect(t_end) as tstub,
+            RolloutClient.connect(ends[0]) as rc0,
+            RolloutClient.connect(ends[1]) as rc1,
         ):
-            tstub = trainer_pb2_grpc.TrainerServiceStub(tc)
-            rstubs = [rollout_pb2_grpc.RolloutServiceStub(c) for c in (rc0, rc1)]
-            reply = await tstub.PushExperience(
-                experience_to_stream(experience("0/0", 0), 1 << 16), timeout=60
-            )
+            rstubs = [rc0, rc1]
+            first = experience("0/0", 0)
+            reply = await tstub.push_experience(first.header, first.tensors(), timeout_s=60)
             assert reply.stepped and reply.weight_version == 1
             for stub in rstubs:
                 await wait_version(stub, 1)
             want = local_greedy(engine, await trainer_weights(tstub, 1))
             for stub in rstubs:
                 assert await remote_greedy(stub) == want  # the trainer's exact weights
-            member = {}
+            member = TrainerMember()
             for _ in range(50):
                 kv = await etcd_client.get(keys.member(job, "trainer", "t0").encode())
-                member = unpack(kv.value) if kv else {}
-                if member.get("acked") == {"r0": 1, "r1": 1}:
+                member = TrainerMember.decode(kv.value) if kv else TrainerMember()
+                if member.acked == {"r0": 1, "r1": 1}:
                     break
                 await asyncio.sleep(0.2)
             used = "shm" if transport == "auto" else "grpc"
-            assert member["weight_transports"] == {"r0": used, "r1": used}
+            assert member.weight_transports == {"r0": used, "r1": used}
             if used == "shm":
                 assert [p.name for p in owned_segments(prefix)] == [f"{prefix}v1"]
             else:
@@ -128,9 +123,8 @@ async def test_versions_reach_rollouts_bit_exact_and_nothing_leaks(
 
             # A rollout SIGKILLed mid-job: the next version still reaches the other one.
             os.kill(rollouts[1].pid, signal.SIGKILL)
-            reply = await tstub.PushExperience(
-                experience_to_stream(experience("0/1", 1), 1 << 16), timeout=60
-            )
+            second = experience("0/1", 1)
+            reply = await tstub.push_experience(second.header, second.tensors(), timeout_s=60)
             assert reply.weight_version == 2
             await wait_version(rstubs[0], 2)
             assert await remote_greedy(rstubs[0]) == local_greedy(

@@ -9,7 +9,8 @@ import torch
 import yaml
 
 from yatt.process.handle import ProcessHandle
-from yatt.protos import common_pb2, rollout_pb2
+from yatt.services.rollout.client import RolloutClient
+from yatt.services.rollout.core import GenerateRequest, PromptRequest
 from yatt.services.rollout.engines.base import PromptInput, SamplingParams
 
 READY = "serving on"
@@ -31,19 +32,15 @@ def endpoint_of(proc: ProcessHandle, timeout: float = 120) -> str:
     return proc.wait_for_line(READY, timeout=timeout).rsplit(" ", 1)[-1]
 
 
-def greedy_request() -> rollout_pb2.GenerateRequest:
-    return rollout_pb2.GenerateRequest(
-        prompts=[common_pb2.Prompt(id=f"p{i}", token_ids=ids) for i, ids in enumerate(PROMPTS)],
-        params=rollout_pb2.SamplingParams(
-            temperature=0.0, max_new_tokens=GREEDY.max_new_tokens, n=1
-        ),
-    )
+def greedy_request() -> GenerateRequest:
+    prompts = [PromptRequest(f"p{i}", token_ids=tuple(ids)) for i, ids in enumerate(PROMPTS)]
+    return GenerateRequest(prompts, GREEDY)
 
 
-async def remote_greedy(stub: Any) -> dict[str, tuple[list[int], list[float]]]:
+async def remote_greedy(rollout: RolloutClient) -> dict[str, tuple[list[int], list[float]]]:
     """prompt id -> (token ids, log-probs) from a rollout process; bit-exact floats."""
-    out = [c async for c in stub.Generate(greedy_request(), timeout=60)]
-    return {c.prompt_id: (list(c.token_ids), list(c.logprobs)) for c in out}
+    out = [c async for c in rollout.generate(greedy_request(), timeout_s=60)]
+    return {c.prompt_id: (c.token_ids, c.logprobs) for c in out}
 
 
 def local_greedy(

@@ -17,6 +17,7 @@ from prometheus_client import REGISTRY
 from yatt import metrics
 from yatt.config import load_config
 from yatt.config.common import MetricsConfig, ServerConfig
+from yatt.contracts import TrainerMember
 from yatt.controller.config import ControllerConfig
 from yatt.errors import ResourceExhausted
 from yatt.logs import log_context, set_log_context, setup_logging
@@ -72,10 +73,10 @@ def test_unnamed_gate_exports_nothing() -> None:
 
 
 def test_member_info_fields_become_gauges() -> None:
-    state = {"weight_version": 3, "step": 7}
-    metrics.bind_member_info("unit-trainer", lambda: dict(state))
+    state = {"record": TrainerMember(weight_version=3, step=7)}
+    metrics.bind_member_info("unit-trainer", lambda: state["record"])
     assert sample("yatt_weight_version", service="unit-trainer") == 3
-    state["weight_version"] = 4
+    state["record"] = TrainerMember(weight_version=4, step=7)
     assert sample("yatt_weight_version", service="unit-trainer") == 4
     assert sample("yatt_trainer_step", service="unit-trainer") == 7
 

@@ -94,14 +94,10 @@ def write_plots(
 async def export_final(cluster: LocalCluster, model: Path, out: Path) -> int:
     """The trainer's newest weights saved as a Hugging Face model (with the tokenizer)."""
     from yatt.models.load import load_causal_lm, load_tokenizer
-    from yatt.protos import trainer_pb2, trainer_pb2_grpc
-    from yatt.rpc.channel import make_channel
-    from yatt.services.trainer.convert import weights_from_chunks
+    from yatt.services.trainer.client import TrainerClient
 
-    async with make_channel(cluster.endpoints["trainer"]) as channel:
-        stub = trainer_pb2_grpc.TrainerServiceStub(channel)
-        chunks = [c async for c in stub.GetWeights(trainer_pb2.GetWeightsRequest(), timeout=300)]
-    snapshot = weights_from_chunks(chunks)
+    async with TrainerClient.connect(cluster.endpoints["trainer"]) as trainer:
+        snapshot = await trainer.get_weights(timeout_s=300)
     policy = load_causal_lm(str(model))
     policy.load_state_dict(snapshot.tensors, strict=False)
     policy.save_pretrained(out)

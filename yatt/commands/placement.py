@@ -126,14 +126,13 @@ def print_status(job: str, snap: dict[str, Any]) -> None:
         slots.add_column(col)
     workers = snap["workers"]
     for slot in sorted(set(snap["assignments"]) | set(workers)):
-        info = workers.get(slot, {})
-        endpoints = info.get("endpoints") or {}
+        info = workers.get(slot)
         slots.add_row(
             str(slot),
             snap["assignments"].get(slot, "-"),
-            str(info.get("role") or "-"),
-            str(info.get("state", "no worker")),
-            " ".join(f"{r}={e}" for r, e in endpoints.items()),
+            str(info.role or "-") if info else "-",
+            info.state.value if info else "no worker",
+            " ".join(f"{r}={e}" for r, e in info.endpoints.items()) if info else "",
         )
     console.print(slots)
     loads = Table(title="load per role")

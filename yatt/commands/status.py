@@ -37,7 +37,7 @@ async def _status(job: str, etcd: str) -> int:
         )
     table.add_row(
         "trainer",
-        f"step {p.trainer.get('step', '-')}, version {p.trainer.get('weight_version', '-')}",
+        f"step {p.trainer.step}, version {p.trainer.weight_version}",
     )
     table.add_row("controllers", str(p.controllers))
     Console().print(table)

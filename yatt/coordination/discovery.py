@@ -11,22 +11,21 @@ import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
-from typing import Any
 
 import aetcd
 
 from yatt import keys
-from yatt.codec.meta import unpack_map
+from yatt.contracts import ServiceMember, service_record
 from yatt.coordination.watch import follow
 from yatt.errors import InvalidArgument
 
 log = logging.getLogger(__name__)
 
-Members = dict[str, dict[str, Any]]
+Members = dict[str, ServiceMember]
 
 
 class RoleDirectory:
-    """instance -> member info (the msgpack map each member registered) for one role."""
+    """instance -> member record (service_record(role)) for one role of a job."""
 
     def __init__(self, client: aetcd.Client, job: str, role: str) -> None:
         self.client = client
@@ -99,10 +98,10 @@ class RoleDirectory:
 
     # -- following etcd ----------------------------------------------------------------------
 
-    def _decode(self, key: bytes, value: bytes) -> tuple[str, dict[str, Any] | None]:
+    def _decode(self, key: bytes, value: bytes) -> tuple[str, ServiceMember | None]:
         instance = key.decode()[len(self.prefix) :]
         try:
-            return instance, unpack_map(value, what=f"member {instance}")
+            return instance, service_record(self.role).decode(value, f"member {instance}")
         except InvalidArgument as exc:
             # One malformed registration must not hide the rest of the role.
             log.warning("ignoring member %s: %s", instance, exc)

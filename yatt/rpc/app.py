@@ -12,11 +12,13 @@ import logging
 import os
 import socket
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 from yatt import keys, metrics
 from yatt.codec.meta import pack
 from yatt.config.common import EtcdConfig, RegistrationConfig
+from yatt.contracts import ServiceMember
 from yatt.rpc.server import ServiceRuntime, wait_for_signal
 
 log = logging.getLogger(__name__)
@@ -35,7 +37,7 @@ class Registration:
         role: str,
         etcd: EtcdConfig,
         reg: RegistrationConfig,
-        member_info: Callable[[], dict[str, Any]],
+        member_info: Callable[[], ServiceMember],
     ) -> None:
         self.runtime, self.role, self.etcd_cfg, self.reg = runtime, role, etcd, reg
         self.member_info = member_info
@@ -48,16 +50,16 @@ class Registration:
         self._publisher: asyncio.Task[None] | None = None
 
     def _member_value(self) -> bytes:
-        info = {
-            "endpoint": self.runtime.endpoint,
-            "role": self.role,
-            "instance": self.instance,
-            "slot": self.reg.slot,
-            "pid": os.getpid(),
-            "load": self._last_load,
-        }
-        info.update(self.member_info())
-        return pack(info)
+        record = replace(
+            self.member_info(),
+            endpoint=self.runtime.endpoint or "",
+            role=self.role,
+            instance=self.instance,
+            slot=self.reg.slot,
+            pid=os.getpid(),
+            load=self._last_load,
+        )
+        return record.encode()
 
     def _load_value(self) -> bytes:
         return pack(self._last_load)
@@ -123,7 +125,7 @@ async def serve(
     role: str,
     etcd: EtcdConfig,
     reg: RegistrationConfig,
-    member_info: Callable[[], dict[str, Any]] = dict,
+    member_info: Callable[[], ServiceMember] = ServiceMember,
     on_ready: Callable[[Registration | None], Any] | None = None,
 ) -> None:
     """Serves until SIGTERM/SIGINT, then drains: deregister, finish in-flight, stop."""
@@ -133,7 +135,8 @@ async def serve(
     info = member_info
     if exporter is not None:
         print(f"yatt {role} metrics on {exporter.url}", flush=True)
-        info = lambda: {**member_info(), "metrics_endpoint": exporter.endpoint}  # noqa: E731
+        endpoint = exporter.endpoint
+        info = lambda: replace(member_info(), metrics_endpoint=endpoint)  # noqa: E731
     registration = None
     if reg.job:
         registration = Registration(runtime, role, etcd, reg, info)

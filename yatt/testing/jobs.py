@@ -6,12 +6,15 @@ import asyncio
 import os
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import aetcd
 
 from yatt.cluster.local import LocalCluster
 from yatt.jobs import read_progress
+
+if TYPE_CHECKING:
+    from yatt.services.trainer.core import TrainerState
 
 REPO = Path(__file__).resolve().parents[2]
 # DeepSpeed on CPU, with its JIT-built op cached between runs.
@@ -33,18 +36,9 @@ async def wait_done(client: aetcd.Client, job: str, timeout: float) -> None:
     raise AssertionError(f"job not done in {timeout}s: {await read_progress(client, job)}")
 
 
-async def trainer_status(cluster: LocalCluster) -> dict[str, Any]:
-    """The trainer's Status RPC: applied shard count and the last step's metrics."""
-    from yatt.codec.meta import unpack
-    from yatt.protos import trainer_pb2, trainer_pb2_grpc
-    from yatt.rpc.channel import make_channel
+async def trainer_status(cluster: LocalCluster, timeout: float = 60) -> TrainerState:
+    """The trainer's Status RPC: step, applied shards, pending samples, ledger, last metrics."""
+    from yatt.services.trainer.client import TrainerClient
 
-    async with make_channel(cluster.endpoints["trainer"]) as channel:
-        status = await trainer_pb2_grpc.TrainerServiceStub(channel).Status(
-            trainer_pb2.TrainerStatusRequest(), timeout=30
-        )
-    return {
-        "applied_shards": status.applied_shards,
-        "step": status.step,
-        "metrics": unpack(status.last_metrics),
-    }
+    async with TrainerClient.connect(cluster.endpoints["trainer"]) as trainer:
+        return await trainer.status(timeout_s=timeout)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import abc
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import ClassVar, Protocol
 
 import torch
 
@@ -18,9 +18,28 @@ from yatt.transport.manifest import WeightManifest
 class Delivery:
     """A rollout's acknowledgement of one version (its LoadWeightsReply)."""
 
-    version: int
+    weight_version: int  # the proto field is `version` (wire names stay)
     tensors: int
     bytes: int
+
+
+class WeightLoader(Protocol):
+    """The rollout end of a delivery: services.rollout.client.RolloutClient (domain errors)."""
+
+    target: str  # the rollout's host:port
+
+    async def load_weights(
+        self,
+        weight_version: int,
+        tensors: Mapping[str, torch.Tensor],
+        *,
+        timeout_s: float,
+        chunk_bytes: int = ...,
+    ) -> Delivery: ...
+
+    async def load_weights_from_manifest(
+        self, manifest: WeightManifest, *, timeout_s: float
+    ) -> Delivery: ...
 
 
 class WeightSender(abc.ABC):
@@ -35,14 +54,13 @@ class WeightSender(abc.ABC):
     @abc.abstractmethod
     async def send(
         self,
-        endpoint: str,
+        rollout: WeightLoader,
         manifest: WeightManifest,
         tensors: Mapping[str, torch.Tensor],
         *,
         timeout_s: float,
-        max_message_bytes: int,
     ) -> Delivery:
-        """Delivers a published version to the rollout at endpoint; raises grpc.aio.AioRpcError."""
+        """Delivers a published version to one rollout; raises yatt.errors domain errors."""
 
     def release(self, version: int) -> None:  # noqa: B027 - nothing held by default
         """No more sends of this version will start: its resources may go once sends finish."""

@@ -12,9 +12,8 @@ import torch
 from yatt.codec.tensor import dtype_name, tensor_bytes
 from yatt.defaults import CHUNK_BYTES, MAX_CHUNK_BYTES, MIN_CHUNK_BYTES
 from yatt.errors import InvalidArgument
-from yatt.protos import common_pb2, rollout_pb2_grpc
-from yatt.rpc.channel import make_channel
-from yatt.transport.base import Delivery, WeightSender
+from yatt.protos import common_pb2
+from yatt.transport.base import Delivery, WeightLoader, WeightSender
 from yatt.transport.manifest import WeightManifest, layout
 
 
@@ -68,16 +67,12 @@ class GrpcSender(WeightSender):
 
     async def send(
         self,
-        endpoint: str,
+        rollout: WeightLoader,
         manifest: WeightManifest,
         tensors: Mapping[str, torch.Tensor],
         *,
         timeout_s: float,
-        max_message_bytes: int,
     ) -> Delivery:
-        async with make_channel(endpoint, max_message_bytes) as channel:
-            stub = rollout_pb2_grpc.RolloutServiceStub(channel)
-            reply = await stub.LoadWeights(
-                weight_chunks(manifest.version, tensors, self.chunk_bytes), timeout=timeout_s
-            )
-        return Delivery(reply.version, reply.tensors, reply.bytes)
+        return await rollout.load_weights(
+            manifest.version, tensors, timeout_s=timeout_s, chunk_bytes=self.chunk_bytes
+        )

@@ -16,10 +16,8 @@ from typing import Any
 import torch
 
 from yatt.errors import FailedPrecondition, InvalidArgument, Unavailable
-from yatt.protos import rollout_pb2_grpc
-from yatt.rpc.channel import make_channel
-from yatt.transport.base import Delivery, WeightReceiver, WeightSender
-from yatt.transport.manifest import WeightManifest, check_entries, layout, manifest_to_proto
+from yatt.transport.base import Delivery, WeightLoader, WeightReceiver, WeightSender
+from yatt.transport.manifest import WeightManifest, check_entries, layout
 
 TIMEOUT = timedelta(seconds=120)
 # Reaching the trainer's rendezvous store: a handle naming a host where nothing listens must
@@ -81,21 +79,18 @@ class NcclSender(WeightSender):
 
     async def send(
         self,
-        endpoint: str,
+        rollout: WeightLoader,
         manifest: WeightManifest,
         tensors: Mapping[str, torch.Tensor],
         *,
         timeout_s: float,
-        max_message_bytes: int,
     ) -> Delivery:
-        key = f"yatt-weights/{endpoint}"
+        key = f"yatt-weights/{rollout.target}"
         ours = dataclasses.replace(manifest, handle=f"{self.address}/{key}")
-        async with make_channel(endpoint, max_message_bytes) as channel:
-            stub = rollout_pb2_grpc.RolloutServiceStub(channel)
-            call = stub.LoadWeightsFromManifest(manifest_to_proto(ours), timeout=timeout_s)
-            bcast = asyncio.to_thread(self._broadcast, key, manifest.version)
-            reply, _ = await asyncio.gather(call, bcast)
-        return Delivery(reply.version, reply.tensors, reply.bytes)
+        call = rollout.load_weights_from_manifest(ours, timeout_s=timeout_s)
+        bcast = asyncio.to_thread(self._broadcast, key, manifest.version)
+        reply, _ = await asyncio.gather(call, bcast)
+        return reply
 
     def _broadcast(self, key: str, version: int) -> None:
         with self._lock:

@@ -5,9 +5,9 @@ Adding a transport is one file and one line in each table below.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
+from yatt.contracts import RolloutMember
 from yatt.errors import InvalidArgument
 from yatt.transport.base import WeightReceiver, WeightSender
 from yatt.transport.host import host_id
@@ -15,13 +15,12 @@ from yatt.transport.host import host_id
 CHOICES = ("auto", "grpc", "shm", "nccl")
 
 
-def choose(setting: str, member: Mapping[str, Any], local_host: str | None = None) -> str:
-    """The transport for one rollout instance, given its etcd member info."""
+def choose(setting: str, member: RolloutMember, local_host: str | None = None) -> str:
+    """The transport for one rollout instance, given its etcd member record."""
     if setting != "auto":
         return setting
-    offered = member.get("weight_transports", ["grpc"])
-    same_host = member.get("host_id") == (local_host or host_id())
-    return "shm" if same_host and "shm" in offered else "grpc"
+    same_host = member.host_id == (local_host or host_id())
+    return "shm" if same_host and "shm" in member.weight_transports else "grpc"
 
 
 def build_sender(name: str, **options: Any) -> WeightSender:

@@ -15,16 +15,20 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import grpc
 import torch
 import xxhash
 
-from yatt.errors import InvalidArgument
-from yatt.protos import rollout_pb2_grpc
-from yatt.rpc.channel import make_channel
+from yatt.errors import (
+    Cancelled,
+    DeadlineExceeded,
+    InvalidArgument,
+    Unavailable,
+    Unknown,
+    YattError,
+)
 from yatt.transport import reaper
-from yatt.transport.base import Delivery, WeightReceiver, WeightSender
-from yatt.transport.manifest import WeightManifest, check_entries, layout, manifest_to_proto
+from yatt.transport.base import Delivery, WeightLoader, WeightReceiver, WeightSender
+from yatt.transport.manifest import WeightManifest, check_entries, layout
 from yatt.transport.segments import NAME, SHM_DIR, owned_segments, owner_prefix, remove
 
 CHECKSUM = "xxh3_64"  # ~memory bandwidth; blake2b measured 15x slower on this machine
@@ -32,8 +36,7 @@ PIECE = 8 << 20  # hashed right after it is written, while still in cache
 MADV_POPULATE_READ = getattr(mmap, "MADV_POPULATE_READ", 22)  # Linux 5.14+
 # A sent-and-answered version is recycled; an answer that never came may mean a reader still
 # maps it, so such a segment is unlinked (readers keep their pages) instead of overwritten.
-UNCERTAIN = {grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.CANCELLED,
-             grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.UNKNOWN}  # fmt: skip
+UNCERTAIN = (DeadlineExceeded, Cancelled, Unavailable, Unknown)
 
 
 @dataclass(eq=False)
@@ -166,8 +169,8 @@ class ShmSender(WeightSender):
             seg.inflight += 1
         try:
             yield seg
-        except grpc.aio.AioRpcError as exc:
-            if exc.code() in UNCERTAIN:
+        except YattError as exc:
+            if isinstance(exc, UNCERTAIN):
                 seg.tainted = True
             raise
         except BaseException:
@@ -180,20 +183,14 @@ class ShmSender(WeightSender):
 
     async def send(
         self,
-        endpoint: str,
+        rollout: WeightLoader,
         manifest: WeightManifest,
         tensors: Mapping[str, torch.Tensor],
         *,
         timeout_s: float,
-        max_message_bytes: int,
     ) -> Delivery:
         with self._using(manifest.version):
-            async with make_channel(endpoint, max_message_bytes) as channel:
-                stub = rollout_pb2_grpc.RolloutServiceStub(channel)
-                reply = await stub.LoadWeightsFromManifest(
-                    manifest_to_proto(manifest), timeout=timeout_s
-                )
-        return Delivery(reply.version, reply.tensors, reply.bytes)
+            return await rollout.load_weights_from_manifest(manifest, timeout_s=timeout_s)
 
     def release(self, version: int) -> None:
         with self._lock:

@@ -8,22 +8,23 @@ from __future__ import annotations
 import re
 import string
 from collections.abc import Sequence
-from typing import Any
 
-import grpc
 from pydantic import Field
 
 from yatt.config.loader import ConfigModel
 from yatt.defaults import MAX_MESSAGE_BYTES
 from yatt.errors import (
     ConfigError,
+    DeadlineExceeded,
     FailedPrecondition,
     InvalidArgument,
     ResourceExhausted,
     Unavailable,
+    YattError,
 )
-from yatt.protos import common_pb2, rollout_pb2, rollout_pb2_grpc
-from yatt.rpc.channel import make_channel
+from yatt.services.rollout.client import RolloutClient
+from yatt.services.rollout.core import GenerateRequest, PromptRequest
+from yatt.services.rollout.engines.base import SamplingParams
 
 from .base import RewardContext, RewardFunction, RewardResult, RewardSample
 
@@ -76,14 +77,16 @@ def parse_verdict(text: str, regex: re.Pattern[str], words: dict[str, float]) ->
         return None
 
 
-def _status_error(exc: grpc.aio.AioRpcError, endpoint: str) -> Exception:
-    msg = f"judge at {endpoint}: {exc.code().name}: {exc.details()}"
-    code = exc.code()
-    if code == grpc.StatusCode.RESOURCE_EXHAUSTED:
+def _judge_error(exc: YattError, endpoint: str) -> YattError:
+    """What the reward service reports for a failed judge call: busy and down stay retryable
+    (a judge that timed out is down for the caller), a refused request is the caller's fault,
+    anything else means the judge cannot grade now."""
+    msg = f"judge at {endpoint}: {type(exc).__name__}: {exc}"
+    if isinstance(exc, ResourceExhausted):
         return ResourceExhausted(msg)
-    if code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
+    if isinstance(exc, Unavailable | DeadlineExceeded):
         return Unavailable(msg)
-    if code == grpc.StatusCode.INVALID_ARGUMENT:
+    if isinstance(exc, InvalidArgument):
         return InvalidArgument(msg)
     return FailedPrecondition(msg)
 
@@ -107,21 +110,19 @@ class Judge(RewardFunction):
             raise ConfigError(
                 f"options.verdict_regex: not a valid regular expression: {exc}"
             ) from None
-        self.channel: grpc.aio.Channel | None = None
-        self.stub: Any = None
+        self.rollout: RolloutClient | None = None
 
     @property
     def required_metadata(self) -> tuple[str, ...]:  # type: ignore[override]
         return (self.options.answer_key,) if self.uses_answer else ()
 
     async def start(self) -> None:
-        self.channel = make_channel(self.options.endpoint, self.options.max_message_bytes)
-        self.stub = rollout_pb2_grpc.RolloutServiceStub(self.channel)
+        self.rollout = RolloutClient.connect(self.options.endpoint, self.options.max_message_bytes)
 
     async def close(self) -> None:
-        if self.channel is not None:
-            await self.channel.close()
-            self.channel = None
+        if self.rollout is not None:
+            await self.rollout.close()
+            self.rollout = None
 
     def grading_prompt(self, sample: RewardSample) -> str:
         answer = sample.metadata.get(self.options.answer_key, "")
@@ -131,24 +132,24 @@ class Judge(RewardFunction):
 
     async def score(self, samples: Sequence[RewardSample]) -> list[RewardResult]:
         opts: JudgeOptions = self.options
-        request = rollout_pb2.GenerateRequest(
+        assert self.rollout is not None, "score() before start()"
+        request = GenerateRequest(
             prompts=[
-                common_pb2.Prompt(id=str(i), text=self.grading_prompt(s))
-                for i, s in enumerate(samples)
+                PromptRequest(id=str(i), text=self.grading_prompt(s)) for i, s in enumerate(samples)
             ],
-            params=rollout_pb2.SamplingParams(
+            params=SamplingParams(
                 temperature=opts.temperature,
                 max_new_tokens=opts.max_new_tokens,
                 n=1,
-                **({} if opts.seed is None else {"seed": opts.seed}),
+                seed=opts.seed,
             ),
         )
         texts: dict[int, str] = {}
         try:
-            async for completion in self.stub.Generate(request, timeout=opts.timeout_s):
+            async for completion in self.rollout.generate(request, timeout_s=opts.timeout_s):
                 texts[int(completion.prompt_id)] = completion.text
-        except grpc.aio.AioRpcError as exc:
-            raise _status_error(exc, opts.endpoint) from None
+        except YattError as exc:
+            raise _judge_error(exc, opts.endpoint) from None
         return [self._result(texts.get(i)) for i in range(len(samples))]
 
     def _result(self, text: str | None) -> RewardResult:

@@ -9,11 +9,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import sys
 
 from yatt import keys
-from yatt.codec.meta import pack
 from yatt.config.common import EtcdConfig
+from yatt.contracts import ServiceMember
 from yatt.coordination import LeaderElection, Membership, SessionLease, ShardClaims, connect
 
 
@@ -29,7 +30,7 @@ async def holder(args: argparse.Namespace) -> None:
     member = Membership(
         client,
         keys.member(args.job, args.role, args.instance),
-        pack({"endpoint": "127.0.0.1:1", "pid": args.instance}),
+        ServiceMember(endpoint="127.0.0.1:1", instance=args.instance, pid=os.getpid()).encode(),
         lease=lease,
     )
     await member.start()

@@ -8,7 +8,6 @@ import random
 from collections.abc import Iterator
 from pathlib import Path
 
-import grpc
 import pytest
 import torch
 
@@ -16,9 +15,8 @@ from yatt.errors import InvalidArgument
 from yatt.models.load import load_causal_lm
 from yatt.models.logprobs import token_logprobs
 from yatt.process.handle import ProcessHandle
-from yatt.protos import reference_pb2, reference_pb2_grpc
-from yatt.rpc.channel import make_channel
 from yatt.services.reference import convert
+from yatt.services.reference.client import ReferenceClient
 from yatt.services.reference.core import ReferenceCore, SequenceLogProbs, TokenSequence
 
 READY = "yatt reference serving on"
@@ -108,24 +106,17 @@ def service(tiny_model: Path) -> Iterator[tuple[ProcessHandle, str]]:
 async def test_service_matches_trainer_function_and_refuses_bad_input(service, model) -> None:
     proc, endpoint = service
     seqs = sequences(model.config.vocab_size, count=12, seed=1)
-    async with make_channel(endpoint) as channel:
-        stub = reference_pb2_grpc.ReferenceServiceStub(channel)
-        reply = await stub.LogProbs(convert.request_to_proto(seqs), timeout=60)
+    async with ReferenceClient.connect(endpoint) as reference:
+        results = await reference.logprobs(seqs, timeout_s=60)
         bad = [
-            (reference_pb2.LogProbsRequest(), "sequences: empty"),
-            (
-                convert.request_to_proto([TokenSequence("x", (1, 10**6), 1)]),
-                "outside the vocabulary",
-            ),
-            (convert.request_to_proto([TokenSequence("x", (1, 2), 0)]), "prompt_len 0"),
+            ([], "sequences: empty"),
+            ([TokenSequence("x", (1, 10**6), 1)], "outside the vocabulary"),
+            ([TokenSequence("x", (1, 2), 0)], "prompt_len 0"),
         ]
         for request, match in bad:
-            with pytest.raises(grpc.aio.AioRpcError) as err:
-                await stub.LogProbs(request, timeout=30)
-            assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
-            assert match in err.value.details()
-        again = await stub.LogProbs(convert.request_to_proto(seqs[:1]), timeout=30)
-    results = convert.reply_from_proto(reply)
+            with pytest.raises(InvalidArgument, match=match):
+                await reference.logprobs(request, timeout_s=30)
+        [alone] = await reference.logprobs(seqs[:1], timeout_s=30)
     assert [r.id for r in results] == [s.id for s in seqs]
     worst = max(
         torch.tensor(r.logprobs).sub(direct(model, s)).abs().max().item()
@@ -134,7 +125,6 @@ async def test_service_matches_trainer_function_and_refuses_bad_input(service, m
     )
     assert worst < 1e-5
     # The same sequence scored alone: batched and unbatched CPU kernels may differ in the last bits.
-    [alone] = convert.reply_from_proto(again)
     assert alone.id == results[0].id
     assert torch.tensor(alone.logprobs).sub(torch.tensor(results[0].logprobs)).abs().max() < 1e-5
     assert proc.alive()

@@ -8,9 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from yatt.protos import reward_pb2_grpc
-from yatt.rpc.channel import make_channel
-from yatt.services.reward import convert
+from yatt.services.reward.client import RewardClient
 from yatt.services.reward.plugins.base import RewardResult, RewardSample
 from yatt.testing.etcd import EtcdServer
 
@@ -51,10 +49,9 @@ async def score_over_grpc(
     target: str, samples: Sequence[RewardSample], timeout: float = 30.0
 ) -> list[tuple[str, RewardResult]]:
     """The client code every RewardService endpoint is called with, ours or an external one."""
-    async with make_channel(target) as channel:
-        stub = reward_pb2_grpc.RewardServiceStub(channel)
-        reply = await stub.Score(convert.request_to_proto(samples), timeout=timeout)
-    return convert.reply_from_proto(reply)
+    async with RewardClient.connect(target) as reward:
+        results = await reward.score(samples, timeout_s=timeout)
+    return [(s.id, r) for s, r in zip(samples, results, strict=True)]
 
 
 @pytest.fixture

@@ -47,7 +47,7 @@ async def test_rule_scorer_registers_scores_and_refuses_bad_input(
     try:
         async with RoleDirectory(client, "jobx", "reward") as directory:
             members = await directory.wait_for(1, timeout=10)
-            assert members["ext0"]["endpoint"] == endpoint
+            assert members["ext0"].endpoint == endpoint
             scores = dict(await score(endpoint, SAMPLES))
             # "it is 19": correct, 3 words; "18.": wrong, 1 word.
             assert scores["a"].components == pytest.approx({"correct": 1.0, "brevity": -0.03})

@@ -9,10 +9,11 @@ import pytest
 import yaml
 
 from yatt.process.handle import ProcessHandle
-from yatt.protos import common_pb2, rollout_pb2, rollout_pb2_grpc
-from yatt.rpc.channel import make_channel
 from yatt.services.reward.plugins.base import RewardContext, RewardSample
 from yatt.services.reward.plugins.judge import Judge, JudgeOptions
+from yatt.services.rollout.client import RolloutClient
+from yatt.services.rollout.core import GenerateRequest, PromptRequest
+from yatt.services.rollout.engines.base import SamplingParams
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
 
@@ -44,16 +45,12 @@ def rollout(lm_dir: Path) -> Iterator[str]:
 
 async def judge_texts(endpoint: str, judge: Judge) -> list[str]:
     """What the judge model writes for the grading prompts, asked directly, batched the same way."""
-    request = rollout_pb2.GenerateRequest(
-        prompts=[
-            common_pb2.Prompt(id=str(i), text=judge.grading_prompt(s))
-            for i, s in enumerate(SAMPLES)
-        ],
-        params=rollout_pb2.SamplingParams(temperature=0.0, max_new_tokens=12, n=1, seed=0),
+    request = GenerateRequest(
+        [PromptRequest(str(i), judge.grading_prompt(s)) for i, s in enumerate(SAMPLES)],
+        SamplingParams(temperature=0.0, max_new_tokens=12, n=1, seed=0),
     )
-    async with make_channel(endpoint) as channel:
-        stub = rollout_pb2_grpc.RolloutServiceStub(channel)
-        texts = {int(c.prompt_id): c.text async for c in stub.Generate(request, timeout=60)}
+    async with RolloutClient.connect(endpoint) as rollout:
+        texts = {int(c.prompt_id): c.text async for c in rollout.generate(request, timeout_s=60)}
     return [texts[i] for i in range(len(SAMPLES))]
 
 

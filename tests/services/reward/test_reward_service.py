@@ -12,6 +12,7 @@ import yaml
 
 from yatt.config.common import EtcdConfig
 from yatt.config.loader import load_config
+from yatt.contracts import RewardMember
 from yatt.coordination.client import connect
 from yatt.coordination.discovery import RoleDirectory
 from yatt.process.handle import ProcessHandle
@@ -151,8 +152,10 @@ async def test_registered_under_reward_role(
             members = await directory.wait_for(1, timeout=10)
     finally:
         await client.close()
-    assert members["r0"]["endpoint"] == endpoint
-    assert members["r0"]["functions"] == ["exact_answer", "format", "length_penalty", "rm"]
+    assert members["r0"] == RewardMember(
+        endpoint=endpoint, role="reward", instance="r0", slot=None, pid=members["r0"].pid,
+        load=members["r0"].load, functions=["exact_answer", "format", "length_penalty", "rm"],
+    )  # fmt: skip
 
 
 @pytest.mark.parametrize(

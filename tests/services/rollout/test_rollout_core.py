@@ -93,7 +93,7 @@ async def test_completions_carry_text_prompt_ids_and_version(core, tokenizer) ->
     )
     assert sorted((c.prompt_id, c.index) for c in out) == [("a", 0), ("a", 1), ("b", 0), ("b", 1)]
     for c in out:
-        assert c.policy_version == 0
+        assert c.weight_version == 0
         assert (
             c.prompt_token_ids == tokenizer(dict(a="12+7=", b="Hello world")[c.prompt_id]).input_ids
         )
@@ -144,11 +144,11 @@ async def test_load_weights_switches_version_and_outputs(core, engine, restore_w
     for name, t in weights.items():
         stage.add(1, len(weights), name, t)
     result = await core.commit_weights(stage)
-    assert (result.version, result.tensors) == (1, len(weights))
+    assert (result.weight_version, result.tensors) == (1, len(weights))
     out = await collect(core, greedy)
-    assert {c.policy_version for c in out} == {1}
+    assert {c.weight_version for c in out} == {1}
     assert {c.prompt_id: c.token_ids for c in out} != before
-    assert core.info().policy_version == 1
+    assert core.info().weight_version == 1
     # An older or equal version is refused and the served one stays.
     stage = core.stage_weights()
     for name, t in weights.items():
@@ -217,10 +217,10 @@ async def test_switch_waits_for_in_flight_request(core, engine, restore_weights)
 
     finished_at, _ = await asyncio.gather(consume(), switch())
     # Every completion of the in-flight request used the old weights, all of them.
-    assert {c.policy_version for c in received} == {0}
+    assert {c.weight_version for c in received} == {0}
     assert {(c.prompt_id, c.index): c.token_ids for c in received} == reference
     assert switched_at[0] >= finished_at - 0.05
-    assert {c.policy_version for c in await collect(core, long)} == {1}
+    assert {c.weight_version for c in await collect(core, long)} == {1}
 
 
 def test_version_lock_writer_waits_for_readers_and_blocks_new_ones() -> None:

@@ -26,7 +26,7 @@ def test_valid_experience_passes() -> None:
 def _bad(**change: object):
     exp = make_experience("0/1")
     for name, value in change.items():
-        if name in ("job", "shard_id", "epoch", "num_samples", "policy_version"):
+        if name in ("job", "shard_id", "epoch", "num_samples", "weight_version"):
             exp.header = dataclasses.replace(exp.header, **{name: value})
         else:
             setattr(exp, name, value)

@@ -10,17 +10,15 @@ import re
 from pathlib import Path
 from typing import Any
 
-import grpc
 import pytest
 import torch
 import yaml
 from trainer_helpers import make_experience
 
-from yatt.codec.meta import unpack
+from yatt.errors import AlreadyExists
 from yatt.process.handle import ProcessHandle
-from yatt.protos import trainer_pb2, trainer_pb2_grpc
-from yatt.rpc.channel import make_channel
-from yatt.services.trainer.convert import experience_to_stream, weights_from_chunks
+from yatt.services.trainer.client import TrainerClient
+from yatt.services.trainer.core import PushResult
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
 
@@ -54,14 +52,13 @@ async def start(config: Path) -> tuple[ProcessHandle, str]:
     return proc, match.group(1)
 
 
-async def push(stub: Any, shard: str, seed: int, version: int) -> trainer_pb2.PushReply:
+async def push(trainer: TrainerClient, shard: str, seed: int, version: int) -> PushResult:
     exp = make_experience(shard, seed=seed, version=version)
-    return await stub.PushExperience(experience_to_stream(exp, 1 << 16), timeout=60)
+    return await trainer.push_experience(exp.header, exp.tensors(), timeout_s=60)
 
 
-async def weights(stub: Any) -> dict[str, torch.Tensor]:
-    request = trainer_pb2.GetWeightsRequest(min_version=0)
-    return weights_from_chunks([c async for c in stub.GetWeights(request, timeout=60)]).tensors
+async def weights(trainer: TrainerClient) -> dict[str, torch.Tensor]:
+    return (await trainer.get_weights(timeout_s=60)).tensors
 
 
 async def test_sigkill_then_restart_resumes_and_keeps_the_ledger(
@@ -72,8 +69,7 @@ async def test_sigkill_then_restart_resumes_and_keeps_the_ledger(
     )
     proc, endpoint = await start(config)
     try:
-        async with make_channel(endpoint) as channel:
-            stub = trainer_pb2_grpc.TrainerServiceStub(channel)
+        async with TrainerClient.connect(endpoint) as stub:
             for i in range(7):  # steps 1, 2 (checkpointed), 3 (journal only), then one pending
                 await push(stub, f"0/{i}", seed=i, version=i // 2)
             before = await weights(stub)
@@ -84,17 +80,15 @@ async def test_sigkill_then_restart_resumes_and_keeps_the_ledger(
     proc, endpoint = await start(config)
     try:
         assert "resumed from" in proc.output() and "step-00000002" in proc.output()
-        async with make_channel(endpoint) as channel:
-            stub = trainer_pb2_grpc.TrainerServiceStub(channel)
-            status = await stub.Status(trainer_pb2.TrainerStatusRequest(), timeout=10)
+        async with TrainerClient.connect(endpoint) as stub:
+            status = await stub.status()
             assert (status.step, status.weight_version, status.pending_samples) == (3, 3, 4)
             after = await weights(stub)
             assert list(after) == list(before)
             assert all(torch.equal(after[k], before[k]) for k in before)
             for i in (1, 3, 6):  # checkpointed, replayed, and pending shards are all still taken
-                with pytest.raises(grpc.aio.AioRpcError) as err:
+                with pytest.raises(AlreadyExists):
                     await push(stub, f"0/{i}", seed=i, version=3)
-                assert err.value.code() == grpc.StatusCode.ALREADY_EXISTS
             reply = await push(stub, "0/7", seed=7, version=3)
             assert (reply.stepped, reply.step, reply.weight_version) == (True, 4, 4)
     finally:
@@ -128,14 +122,13 @@ async def test_two_ranks_behind_one_endpoint(
         started = re.search(r"started rank 1 as pid (\d+)", proc.output())
         assert started is not None
         rank1 = int(started.group(1))
-        async with make_channel(endpoint) as channel:
-            stub = trainer_pb2_grpc.TrainerServiceStub(channel)
+        async with TrainerClient.connect(endpoint) as stub:
             before = await weights(stub)
             await push(stub, "0/0", seed=0, version=0)
             reply = await push(stub, "0/1", seed=1, version=0)
             assert (reply.stepped, reply.step, reply.weight_version) == (True, 1, 1)
-            status = await stub.Status(trainer_pb2.TrainerStatusRequest(), timeout=10)
-            digests = unpack(status.last_metrics)["rank_digests"]
+            status = await stub.status()
+            digests = status.last_metrics["rank_digests"]
             assert len(digests) == 2 and digests[0] == digests[1]  # identical weights on both ranks
             after = await weights(stub)
             assert sum(not torch.equal(before[k], after[k]) for k in before) == len(before)

@@ -13,10 +13,10 @@ from trainer_helpers import make_experience
 
 from yatt import keys
 from yatt.codec.meta import unpack
+from yatt.contracts import TrainerMember
 from yatt.process.handle import ProcessHandle
-from yatt.protos import rollout_pb2, rollout_pb2_grpc, trainer_pb2_grpc
-from yatt.rpc.channel import make_channel
-from yatt.services.trainer.convert import experience_to_stream
+from yatt.services.rollout.client import RolloutClient
+from yatt.services.trainer.client import TrainerClient
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(240)]
 
@@ -66,25 +66,23 @@ async def test_new_versions_reach_registered_rollout(
             rollout.wait_for_line_async(READY, 150), trainer.wait_for_line_async(READY, 150)
         )
         r_end, t_end = (READY.search(line).group(2) for line in lines)  # type: ignore[union-attr]
-        async with make_channel(t_end) as tc, make_channel(r_end) as rc:
-            rstub = rollout_pb2_grpc.RolloutServiceStub(rc)
-            tstub = trainer_pb2_grpc.TrainerServiceStub(tc)
+        async with TrainerClient.connect(t_end) as tclient, RolloutClient.connect(r_end) as rclient:
             exp = make_experience("0/0", job=job, seed=0)
-            reply = await tstub.PushExperience(experience_to_stream(exp, 1 << 16), timeout=60)
+            reply = await tclient.push_experience(exp.header, exp.tensors(), timeout_s=60)
             assert reply.stepped and reply.weight_version == 1
             for _ in range(150):
-                info = await rstub.Info(rollout_pb2.InfoRequest(), timeout=5)
-                if info.policy_version == 1:
+                info = await rclient.info(timeout_s=5)
+                if info.weight_version == 1:
                     break
                 await asyncio.sleep(0.2)
-            assert info.policy_version == 1
-            for _ in range(50):  # the trainer records the ack in its etcd member value
+            assert info.weight_version == 1
+            for _ in range(50):  # the trainer records the ack in its etcd member record
                 kv = await etcd_client.get(keys.member(job, "trainer", "t0").encode())
-                member = unpack(kv.value) if kv else {}
-                if member.get("acked") == {"r0": 1}:
+                member = TrainerMember.decode(kv.value) if kv else TrainerMember()
+                if member.acked == {"r0": 1}:
                     break
                 await asyncio.sleep(0.2)
-            assert member["acked"] == {"r0": 1} and member["weight_version"] == 1
+            assert member.acked == {"r0": 1} and member.weight_version == 1
             progress = unpack((await etcd_client.get(keys.trainer(job).encode())).value)
             assert progress["step"] == 1 and progress["weight_version"] == 1
     finally:

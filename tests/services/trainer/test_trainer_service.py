@@ -11,14 +11,15 @@ import pytest
 import torch
 from trainer_helpers import deepspeed_modules, make_experience, trainer_config
 
-from yatt.codec.meta import unpack
 from yatt.config.common import ServerConfig
 from yatt.defaults import MIN_CHUNK_BYTES
+from yatt.errors import AlreadyExists, FailedPrecondition, InvalidArgument
 from yatt.protos import trainer_pb2, trainer_pb2_grpc
-from yatt.rpc.channel import make_channel
 from yatt.rpc.server import ServiceRuntime
 from yatt.services.trainer.app import MAX_EXPERIENCE_BYTES, SERVICE, start_runner
-from yatt.services.trainer.convert import experience_to_stream, weights_from_chunks
+from yatt.services.trainer.client import TrainerClient
+from yatt.services.trainer.convert import experience_to_stream
+from yatt.services.trainer.core import PushResult, TrainerState
 from yatt.services.trainer.experience import Experience
 from yatt.services.trainer.modules import policy_tensors
 from yatt.services.trainer.runner import TrainerRunner
@@ -28,21 +29,27 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
 
 class Client:
+    """The trainer's own client, plus the raw stub for the malformed-stream test."""
+
     def __init__(self, channel: grpc.aio.Channel, runner: TrainerRunner) -> None:
+        self.trainer = TrainerClient(channel)
         self.stub = trainer_pb2_grpc.TrainerServiceStub(channel)
         self.runner = runner
 
-    async def push(self, exp: Experience, chunk_bytes: int = 97) -> trainer_pb2.PushReply:
+    async def push(self, exp: Experience, chunk_bytes: int = 97) -> PushResult:
         # Small chunks: every tensor arrives in several pieces.
-        return await self.stub.PushExperience(experience_to_stream(exp, chunk_bytes), timeout=60)
+        return await self.trainer.push_experience(
+            exp.header, exp.tensors(), timeout_s=60, chunk_bytes=chunk_bytes
+        )
 
     async def weights(self, min_version: int = 0, chunk_bytes: int = 0) -> dict[str, torch.Tensor]:
-        request = trainer_pb2.GetWeightsRequest(min_version=min_version, chunk_bytes=chunk_bytes)
-        chunks = [c async for c in self.stub.GetWeights(request, timeout=60)]
-        return weights_from_chunks(chunks).tensors
+        snapshot = await self.trainer.get_weights(
+            min_version, timeout_s=60, chunk_bytes=chunk_bytes
+        )
+        return snapshot.tensors
 
-    async def status(self) -> trainer_pb2.TrainerStatus:
-        return await self.stub.Status(trainer_pb2.TrainerStatusRequest(), timeout=10)
+    async def status(self) -> TrainerState:
+        return await self.trainer.status()
 
 
 @pytest.fixture
@@ -54,8 +61,8 @@ async def client(model_dir: Path, tmp_path: Path) -> AsyncIterator[Client]:
     runtime.add(trainer_pb2_grpc.add_TrainerServiceServicer_to_server, servicer, SERVICE)
     endpoint = await runtime.start()
     try:
-        async with make_channel(endpoint) as channel:
-            yield Client(channel, runner)
+        async with TrainerClient.connect(endpoint) as trainer:
+            yield Client(trainer.channel, runner)
     finally:
         await runtime.stop(0)
         await runner.close()
@@ -106,20 +113,17 @@ async def test_get_weights_refuses_a_min_version_beyond_the_next(client: Client)
 async def test_push_steps_and_second_push_is_already_exists(client: Client) -> None:
     first = await client.push(make_experience("0/0", seed=0))
     assert (first.stepped, first.pending_samples) == (False, 4)
-    with pytest.raises(grpc.aio.AioRpcError) as err:  # buffered, not yet stepped: still refused
+    with pytest.raises(AlreadyExists):  # buffered, not yet stepped: still refused
         await client.push(make_experience("0/0", seed=0))
-    assert err.value.code() == grpc.StatusCode.ALREADY_EXISTS
     second = await client.push(make_experience("0/1", seed=1))
     assert (second.stepped, second.step, second.weight_version) == (True, 1, 1)
     weights = await client.weights(min_version=1)
-    with pytest.raises(grpc.aio.AioRpcError) as err:
+    with pytest.raises(AlreadyExists, match="applied at step 1"):
         await client.push(make_experience("0/1", seed=1, version=1))
-    assert err.value.code() == grpc.StatusCode.ALREADY_EXISTS
-    assert "applied at step 1" in (err.value.details() or "")
     assert_same(weights, await client.weights())
     status = await client.status()
     assert (status.step, status.weight_version, status.applied_shards) == (1, 1, 2)
-    metrics = unpack(status.last_metrics)
+    metrics = status.last_metrics
     assert {
         "loss",
         "kl",
@@ -134,9 +138,8 @@ async def test_push_steps_and_second_push_is_already_exists(client: Client) -> N
 async def test_stale_experience_is_failed_precondition(client: Client) -> None:
     await client.push(make_experience("0/0", seed=0))
     await client.push(make_experience("0/1", seed=1))
-    with pytest.raises(grpc.aio.AioRpcError) as err:
+    with pytest.raises(FailedPrecondition, match="staleness"):
         await client.push(make_experience("0/2", version=0))
-    assert err.value.code() == grpc.StatusCode.FAILED_PRECONDITION
     assert (await client.status()).pending_samples == 0
 
 
@@ -171,10 +174,8 @@ async def test_bad_input_is_invalid_argument_and_changes_nothing(
     await client.push(make_experience("0/0", seed=0))
     before_status = await client.status()
     before = await client.weights()
-    with pytest.raises(grpc.aio.AioRpcError) as err:
+    with pytest.raises(InvalidArgument, match=reason):
         await client.push(exp)
-    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
-    assert any(r in (err.value.details() or "") for r in reason.split("|"))
     assert await client.status() == before_status
     assert_same(before, await client.weights())
 
@@ -192,7 +193,7 @@ async def test_malformed_stream_is_invalid_argument(client: Client) -> None:
 async def test_checkpoint_rpc(client: Client, tmp_path: Path) -> None:
     await client.push(make_experience("0/0", seed=0))
     await client.push(make_experience("0/1", seed=1))
-    reply = await client.stub.Checkpoint(trainer_pb2.CheckpointRequest(tag="manual"), timeout=60)
+    reply = await client.trainer.checkpoint("manual", timeout_s=60)
     assert (reply.step, reply.weight_version) == (1, 1)
     path = Path(reply.path)
     assert path.parent == tmp_path / "checkpoints" and (path / "trainer_state.json").is_file()

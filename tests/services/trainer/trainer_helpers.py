@@ -53,7 +53,7 @@ def make_experience(
         job=job,
         shard_id=shard_id,
         epoch=int(shard_id.split("/")[0]) if epoch is None else epoch,
-        policy_version=version,
+        weight_version=version,
         num_samples=n,
     )
     return Experience(
