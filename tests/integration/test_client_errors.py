@@ -12,11 +12,11 @@ import torch
 from yatt.codec.tensor import tensor_to_proto
 from yatt.config.common import ServerConfig
 from yatt.errors import DeadlineExceeded, InvalidArgument, ResourceExhausted, Unavailable
+from yatt.process.ports import free_port
 from yatt.protos import diagnostics_pb2, diagnostics_pb2_grpc
 from yatt.rpc.channel import make_channel
 from yatt.rpc.errors import domain_errors
 from yatt.rpc.server import ServiceRuntime
-from yatt.testing.procs import free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
 
