@@ -16,6 +16,7 @@ from typing import Any
 import grpc
 
 from yatt import metrics
+from yatt.config.algorithm import DAPO
 from yatt.controller import calls
 from yatt.controller.algo import useful_group_mask
 from yatt.controller.config import JobConfig
@@ -70,7 +71,7 @@ class ShardRunner:
         """The oldest policy version rollout may sample with (waits for a trainer to exist)."""
         members = await self.pools.trainer.directory.wait_until(bool, self.settings.call_timeout_s)
         newest = max(m.get("weight_version", 0) for m in members.values())
-        return max(0, newest - self.settings.max_staleness)
+        return max(0, newest - self.job.algorithm.max_staleness)
 
     def _stage(self, stage: str) -> Any:
         """Times one stage of a shard into yatt_controller_stage_seconds."""
@@ -109,11 +110,12 @@ class ShardRunner:
         samples = await self._sample(rows, seed)
         await self._score(samples)
         stats = {"refills": 0, "groups_dropped": 0}
-        if not self.job.algorithm.dynamic_sampling:
+        algo = self.job.algorithm
+        if not (isinstance(algo, DAPO) and algo.dynamic_sampling):
             return samples, stats
-        for refill in range(self.job.algorithm.max_refills + 1):
+        for refill in range(algo.max_refills + 1):
             useless = self._useless_groups(samples)
-            if not useless or refill == self.job.algorithm.max_refills:
+            if not useless or refill == algo.max_refills:
                 break
             stats["refills"] += 1
             again = [rows[g] for g in sorted(useless)]

@@ -8,6 +8,7 @@ import asyncio
 import contextlib
 import logging
 import os
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -115,9 +116,15 @@ async def run(cfg: TrainerConfig) -> None:
                 return
             from yatt.coordination.client import connect
             from yatt.coordination.discovery import RoleDirectory
+            from yatt.services.trainer.job_algorithm import read_job_algorithm
             from yatt.services.trainer.weights import RolloutPusher
 
             etcd_client = await connect(cfg.etcd)
+            runner.algorithm_source = partial(read_job_algorithm, etcd_client, cfg.job)
+            try:  # a restart adopts it (and replays its journal) before any push comes
+                await runner.configure()
+            except Exception:  # pushes try again, and are refused while it fails
+                log.exception("reading the algorithm of job %r failed", cfg.job)
             progress_key = keys.trainer(cfg.job).encode()
 
             async def publish_progress(_result: Any = None) -> None:
@@ -149,6 +156,8 @@ async def run(cfg: TrainerConfig) -> None:
         def member_info() -> dict[str, Any]:
             s = runner.state()
             info: dict[str, Any] = {"step": s.step, "weight_version": s.weight_version}
+            # What submission checks a job's algorithm against (yatt.jobs.submit).
+            info["capabilities"] = {"critic": cfg.critic.kind != "none"}
             # The headline numbers of the last step, for progress bars and `yatt status`.
             shown = ("loss", "kl", "reward_mean", "entropy", "grad_norm", "tokens_per_s")
             info["metrics"] = {k: s.last_metrics[k] for k in shown if k in s.last_metrics}

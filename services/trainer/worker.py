@@ -41,8 +41,8 @@ class RankWorker:
         return getattr(self, f"cmd_{command}")(arg)
 
     def cmd_step(self, arg: Any) -> dict[str, float]:
-        part, plan = arg
-        return train_step(self.engines, self.cfg, part, plan, self.world_size)
+        part, plan, loss = arg
+        return train_step(self.engines, self.cfg, loss, part, plan, self.world_size)
 
     def cmd_save(self, arg: tuple[str, str]) -> None:
         root, tag = Path(arg[0]), arg[1]

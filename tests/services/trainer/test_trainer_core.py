@@ -73,7 +73,7 @@ def test_ppo_with_critic_steps(model_dir: Path, tmp_path: Path, critic: str) -> 
     if critic == "separate":
         critic_cfg["model"] = str(tiny_model_dir(tmp_path / "critic"))
     core = make_core(
-        model_dir, tmp_path / "out", loss={"algorithm": "ppo", "kl_coef": 0.01, "kl_in_reward": True},
+        model_dir, tmp_path / "out", algorithm={"name": "ppo", "kl_coef": 0.01, "kl_placement": "reward"},
         critic=critic_cfg, checkpoint_every=0,
     )  # fmt: skip
     engines = core.group.worker.engines
@@ -89,7 +89,7 @@ def test_ppo_with_critic_steps(model_dir: Path, tmp_path: Path, critic: str) -> 
 
 
 def test_refusals_leave_state_unchanged(model_dir: Path, tmp_path: Path) -> None:
-    core = make_core(model_dir, tmp_path, max_staleness=1, checkpoint_every=0)
+    core = make_core(model_dir, tmp_path, algorithm={"max_staleness": 1}, checkpoint_every=0)
     core.push(make_experience("0/0", seed=0))
     core.push(make_experience("0/1", seed=1))
     core.push(make_experience("0/2", seed=2, version=1))
