@@ -66,7 +66,7 @@ def start_cluster(root: Path, model: Path, job: str) -> LocalCluster:
     cluster.serve("trainer", "trainer", {
         "job": job, "model": str(model), "out_dir": str(root / job / "trainer"),
         "deepspeed": {"zero_stage": 1, "micro_batch": 4, "global_batch_samples": 1_000_000},
-        "max_staleness": 1000, "push_weights": False, "checkpoint_every": 1_000_000,
+        "push_weights": False, "checkpoint_every": 1_000_000,
     }, wait=False, env=trainer_env)  # fmt: skip
     for i in range(2):
         cluster.serve("rollout", f"rollout-{i}", {
@@ -91,7 +91,8 @@ async def measure(cluster: LocalCluster, data: Path, controllers: int, window_s:
                      "shard_size": SHARD, "epochs": 40},
             "sampling": {"n": N, "max_new_tokens": MAX_NEW},
             "use_reference": False,
-            "controller": {"shards_in_flight": 8, "max_staleness": 1000},
+            "algorithm": {"name": "grpo", "max_staleness": 1000},
+            "controller": {"shards_in_flight": 8},
         },
     )  # fmt: skip
     client = await connect(EtcdConfig(endpoint=cluster.etcd_endpoint))

@@ -4,14 +4,13 @@ ControllerConfig (one controller process). Imports no torch and no grpc.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any
 
 from pydantic import Field, model_validator
 
+from yatt.config.algorithm import DAPO, GRPO, AlgorithmSpec
 from yatt.config.common import EtcdConfig, MetricsConfig
 from yatt.config.loader import ConfigModel
-
-ADVANTAGES = ("grpo", "dr_grpo", "rloo", "reinforce_pp")
 
 
 class DataConfig(ConfigModel):
@@ -42,32 +41,6 @@ class SamplingConfig(ConfigModel):
     stop: list[str] = Field(default_factory=list, description="Stop strings.")
 
 
-class OverlongConfig(ConfigModel):
-    """DAPO overlong shaping: a soft penalty for completions in the last `buffer` tokens."""
-
-    enabled: bool = Field(False, description="Apply the penalty.")
-    buffer: int = Field(8, gt=0, description="Tokens before max_new_tokens where it ramps up.")
-    penalty: float = Field(1.0, ge=0, description="Penalty at max_new_tokens.")
-
-
-class AlgorithmConfig(ConfigModel):
-    """The controller's side of the algorithm: advantages and sample filtering."""
-
-    advantage: Literal["grpo", "dr_grpo", "rloo", "reinforce_pp"] = Field(
-        "grpo", description="Critic-free advantage estimator (PPO's GAE runs in the trainer)."
-    )
-    kl_coef_in_reward: float = Field(
-        0.0, ge=0, description="REINFORCE++: per-token -coef*KL(pi||ref) added to the reward."
-    )
-    dynamic_sampling: bool = Field(
-        False, description="DAPO: drop groups whose rewards are all equal and re-sample them."
-    )
-    max_refills: int = Field(
-        2, ge=0, description="Dynamic sampling: re-sampling rounds per shard at most."
-    )
-    overlong: OverlongConfig = Field(default_factory=OverlongConfig, description="DAPO shaping.")
-
-
 class RewardRoute(ConfigModel):
     """One reward endpoint role and its weight in the total."""
 
@@ -76,18 +49,22 @@ class RewardRoute(ConfigModel):
 
 
 class ControllerSettings(ConfigModel):
-    """How controllers drive shards: concurrency, retries, staleness."""
+    """How controllers drive shards: concurrency, retries (staleness is algorithm.max_staleness)."""
 
     shards_in_flight: int = Field(2, gt=0, description="Shards one controller drives at once.")
-    max_staleness: int = Field(
-        1, ge=0, description="Sample only with a policy at most this many versions behind."
-    )
     call_timeout_s: float = Field(300.0, gt=0, description="Deadline of one service call.")
     max_attempts: int = Field(6, gt=0, description="Tries per call across instances.")
     backoff_s: float = Field(0.2, gt=0, description="First retry delay (doubles, capped at 5 s).")
     max_rerolls: int = Field(
         5, ge=0, description="Times a shard rejected as stale is sampled again before giving up."
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _moved(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "max_staleness" in data:
+            raise ValueError("'max_staleness' is now algorithm.max_staleness")
+        return data
 
 
 class JobConfig(ConfigModel):
@@ -96,7 +73,11 @@ class JobConfig(ConfigModel):
     job: str = Field(..., pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", description="Job name.")
     data: DataConfig = Field(..., description="Prompt dataset.")
     sampling: SamplingConfig = Field(default_factory=SamplingConfig, description="Rollout.")
-    algorithm: AlgorithmConfig = Field(default_factory=AlgorithmConfig, description="RL math.")
+    algorithm: AlgorithmSpec = Field(
+        default_factory=GRPO,
+        description="The RL algorithm (name: grpo, dr_grpo, dapo, rloo, reinforce_pp, ppo) and "
+        "its settings; controllers and the trainer both read it from here.",
+    )
     rewards: list[RewardRoute] = Field(
         default_factory=lambda: [RewardRoute()], description="Reward roles and weights."
     )
@@ -115,10 +96,17 @@ class JobConfig(ConfigModel):
         roles = [r.role for r in self.rewards]
         if len(set(roles)) != len(roles):
             raise ValueError(f"rewards: role listed twice in {roles}")
-        if self.algorithm.kl_coef_in_reward > 0 and not self.use_reference:
-            raise ValueError("algorithm.kl_coef_in_reward needs use_reference: true")
-        if self.algorithm.advantage in ("grpo", "dr_grpo", "rloo") and self.sampling.n < 2:
-            raise ValueError(f"sampling.n must be >= 2 for {self.algorithm.advantage} groups")
+        algo = self.algorithm
+        if algo.needs_reference and not self.use_reference:
+            raise ValueError("algorithm.kl_coef > 0 needs use_reference: true")
+        if algo.needs_groups and self.sampling.n < 2:
+            raise ValueError(f"sampling.n must be >= 2 for {algo.name} groups")
+        if isinstance(algo, DAPO) and algo.overlong.enabled:
+            if algo.overlong.buffer > self.sampling.max_new_tokens:
+                raise ValueError(
+                    f"algorithm.overlong.buffer ({algo.overlong.buffer}) must be <= "
+                    f"sampling.max_new_tokens ({self.sampling.max_new_tokens})"
+                )
         return self
 
     def required_roles(self) -> list[str]:

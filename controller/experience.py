@@ -10,7 +10,8 @@ from collections.abc import Sequence
 
 import torch
 
-from yatt.controller.algo import apply_overlong_penalty, compute_advantages
+from yatt.config.algorithm import DAPO
+from yatt.controller.algo import advantages_for, apply_overlong_penalty
 from yatt.controller.config import JobConfig
 from yatt.controller.sample import Sample
 
@@ -18,8 +19,9 @@ from yatt.controller.sample import Sample
 def shaped_rewards(samples: Sequence[Sample], job: JobConfig) -> torch.Tensor:
     """Rewards [B] after DAPO overlong shaping, when enabled."""
     rewards = torch.tensor([s.reward for s in samples], dtype=torch.float32)
-    overlong = job.algorithm.overlong
-    if overlong.enabled:
+    algo = job.algorithm
+    if isinstance(algo, DAPO) and algo.overlong.enabled:
+        overlong = algo.overlong
         lengths = torch.tensor([len(s.token_ids) for s in samples])
         rewards = apply_overlong_penalty(
             rewards, lengths, job.sampling.max_new_tokens, overlong.buffer, overlong.penalty
@@ -28,7 +30,8 @@ def shaped_rewards(samples: Sequence[Sample], job: JobConfig) -> torch.Tensor:
 
 
 def experience_tensors(samples: Sequence[Sample], job: JobConfig) -> dict[str, torch.Tensor]:
-    """input_ids, attention_mask, loss_mask, old/ref log-probs, advantages and rewards."""
+    """input_ids, attention_mask, loss_mask, old/ref log-probs, rewards and, unless the
+    trainer estimates them with its critic (PPO), advantages."""
     batch = len(samples)
     width = max(s.length for s in samples)
     input_ids = torch.zeros(batch, width, dtype=torch.int64)
@@ -46,20 +49,20 @@ def experience_tensors(samples: Sequence[Sample], job: JobConfig) -> dict[str, t
             ref[b, start:end] = torch.tensor(s.ref_logprobs, dtype=torch.float32)
     rewards = shaped_rewards(samples, job)
     group_ids = torch.tensor([s.group for s in samples], dtype=torch.int64)
-    options = {}
-    kl = None
-    if job.algorithm.kl_coef_in_reward > 0:
-        options["kl_coef"] = job.algorithm.kl_coef_in_reward
-        kl = (old - ref) * loss_mask  # k1 estimate of KL(pi || ref) per token
-    advantages = compute_advantages(
-        job.algorithm.advantage, rewards, group_ids, loss_mask, kl=kl, **options
-    )
-    return {
+    out = {
         "input_ids": input_ids,
         "attention_mask": attention,
         "loss_mask": loss_mask,
         "old_logprobs": old,
         "ref_logprobs": ref,
-        "advantages": advantages.to(torch.float32),
         "rewards": rewards,
     }
+    algo = job.algorithm
+    if algo.needs_critic:  # PPO: GAE with the trainer's critic (and its reward KL there)
+        return out
+    kl = None
+    if algo.kl_placement == "reward":
+        kl = (old - ref) * loss_mask  # k1 estimate of KL(pi || ref) per token
+    advantages = advantages_for(algo, rewards, group_ids, loss_mask, kl=kl)
+    out["advantages"] = advantages.to(torch.float32)
+    return out

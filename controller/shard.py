@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from yatt import metrics
+from yatt.config.algorithm import DAPO
 from yatt.contracts import RolloutMember, TrainerMember
 from yatt.controller import calls
 from yatt.controller.algo import useful_group_mask
@@ -75,7 +76,7 @@ class ShardRunner:
         newest = max(
             m.weight_version if isinstance(m, TrainerMember) else 0 for m in members.values()
         )
-        return max(0, newest - self.settings.max_staleness)
+        return max(0, newest - self.job.algorithm.max_staleness)
 
     def _stage(self, stage: str) -> Any:
         """Times one stage of a shard into yatt_controller_stage_seconds."""
@@ -114,11 +115,12 @@ class ShardRunner:
         samples = await self._sample(rows, seed)
         await self._score(samples)
         stats = {"refills": 0, "groups_dropped": 0}
-        if not self.job.algorithm.dynamic_sampling:
+        algo = self.job.algorithm
+        if not (isinstance(algo, DAPO) and algo.dynamic_sampling):
             return samples, stats
-        for refill in range(self.job.algorithm.max_refills + 1):
+        for refill in range(algo.max_refills + 1):
             useless = self._useless_groups(samples)
-            if not useless or refill == self.job.algorithm.max_refills:
+            if not useless or refill == algo.max_refills:
                 break
             stats["refills"] += 1
             again = [rows[g] for g in sorted(useless)]

@@ -19,7 +19,7 @@ echo "== ruff"
 echo "== import contracts (layers)"
 bash scripts/lint_imports.sh
 echo "== mypy"
-.venv/bin/mypy --no-error-summary yatt services controller placement bench
+bash scripts/typecheck.sh
 
 echo "== pytest"
 report=$(mktemp)

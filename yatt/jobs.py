@@ -50,6 +50,7 @@ async def submit(client: aetcd.Client, job: JobConfig, *, check_roles: bool = Tr
                     f"{where}: no {role!r} instance is registered for job {job.job!r} "
                     f"(start one with `yatt serve {role.split('-')[0]} --set registration.job={job.job}`)"
                 )
+    await check_trainer_can_run(client, job)
     text = dump_config(job)
     existing = await client.get(keys.config(job.job).encode())
     if existing is not None and yaml.safe_load(existing.value.decode()) != yaml.safe_load(text):
@@ -61,6 +62,19 @@ async def submit(client: aetcd.Client, job: JobConfig, *, check_roles: bool = Tr
     if (await job_state(client, job.job))["state"] != "done":
         await set_job_state(client, job.job, "running")
     return len(refs) * job.data.epochs
+
+
+async def check_trainer_can_run(client: aetcd.Client, job: JobConfig) -> None:
+    """ConfigError when a trainer registered for the job lacks what its algorithm needs (the
+    capabilities each trainer publishes in its member info)."""
+    if not job.algorithm.needs_critic:
+        return
+    for instance, info in (await registered(client, job.job, "trainer")).items():
+        if not (isinstance(info, TrainerMember) and info.capabilities.get("critic", False)):
+            raise ConfigError(
+                f"algorithm.name: {job.algorithm.name} needs a critic, but trainer {instance!r} "
+                f"of job {job.job!r} has none (start it with critic.kind value_head or separate)"
+            )
 
 
 @dataclass

@@ -8,6 +8,7 @@ from yatt.controller.algo.dynamic_sampling import GroupQuota, useful_group_mask
 from yatt.controller.algo.overlong import apply_overlong_penalty, overlong_penalty
 from yatt.controller.algo.registry import (
     ADVANTAGE_ESTIMATORS,
+    advantages_for,
     compute_advantages,
     estimator_options,
     get_estimator,
@@ -16,6 +17,7 @@ from yatt.controller.algo.registry import (
 __all__ = [
     "ADVANTAGE_ESTIMATORS",
     "GroupQuota",
+    "advantages_for",
     "apply_overlong_penalty",
     "compute_advantages",
     "estimator_options",

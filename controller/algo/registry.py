@@ -1,22 +1,26 @@
-"""The one table of critic-free advantage estimators, by the name a job config uses.
+"""The one table of critic-free advantage estimators, keyed by the algorithm names of
+yatt.config.algorithm (PPO's advantages come from the trainer's critic, so it has none here).
 
-Adding an estimator is one file and one line here.
+Adding an estimator is one file, one line here and one spec class.
 """
 
 from __future__ import annotations
 
 import inspect
+from collections.abc import Callable
 from typing import Any
 
 from torch import Tensor
 
-from yatt.controller.algo.base import AdvantageEstimator
+from yatt.config.algorithm import AlgorithmSpec
 from yatt.controller.algo.grpo import dr_grpo_advantages, grpo_advantages
 from yatt.controller.algo.reinforce_pp import reinforce_pp_advantages
 from yatt.controller.algo.rloo import rloo_advantages
 from yatt.errors import ConfigError
 
-ADVANTAGE_ESTIMATORS: dict[str, AdvantageEstimator] = {
+# Each estimator is an AdvantageEstimator with its own keyword options, which a Protocol with
+# **options cannot express: the table holds them as plain callables.
+ADVANTAGE_ESTIMATORS: dict[str, Callable[..., Tensor]] = {
     "grpo": grpo_advantages,
     "dr_grpo": dr_grpo_advantages,
     # DAPO's advantages are GRPO's; what differs is clipping, aggregation and sampling.
@@ -26,7 +30,7 @@ ADVANTAGE_ESTIMATORS: dict[str, AdvantageEstimator] = {
 }
 
 
-def get_estimator(name: str) -> AdvantageEstimator:
+def get_estimator(name: str) -> Callable[..., Tensor]:
     """The estimator registered under name; ConfigError listing the known names otherwise."""
     try:
         return ADVANTAGE_ESTIMATORS[name]
@@ -65,3 +69,22 @@ def compute_advantages(
             f"advantage estimator {name!r} has no option(s) {unknown}; accepted: {accepted}"
         )
     return estimator(rewards, group_ids, loss_mask, kl=kl, **options)
+
+
+def advantages_for(
+    spec: AlgorithmSpec,
+    rewards: Tensor,
+    group_ids: Tensor,
+    loss_mask: Tensor,
+    *,
+    kl: Tensor | None = None,
+) -> Tensor:
+    """compute_advantages with the options the spec carries: the settings named like the
+    estimator's keyword options, and kl_coef only when the KL goes into the reward."""
+    options: dict[str, Any] = {
+        name: getattr(spec, name) for name in estimator_options(spec.name) if hasattr(spec, name)
+    }
+    options.pop("kl_coef", None)
+    if spec.kl_placement == "reward":
+        options["kl_coef"] = spec.kl_coef
+    return compute_advantages(spec.name, rewards, group_ids, loss_mask, kl=kl, **options)

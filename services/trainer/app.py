@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 from collections.abc import AsyncIterator, Iterator
+from functools import partial
 from pathlib import Path
 
 import aetcd
@@ -27,6 +29,8 @@ ROLE = "trainer"
 SERVICE = "yatt.v1.TrainerService"
 # A shard's tensors are a few MB; this bound only stops a runaway stream from exhausting memory.
 MAX_EXPERIENCE_BYTES = 4 << 30
+
+log = logging.getLogger(__name__)
 
 
 def write_run_dir(cfg: TrainerConfig) -> None:
@@ -116,10 +120,22 @@ class TrainerProcess:
             return
         etcd = await connect(cfg.etcd)
         self._stack.push_async_callback(etcd.close)
+        await self._adopt_job_algorithm(etcd)
         await enter(ProgressPublisher(etcd, cfg.job, self.runner, registration))
         if cfg.push_weights:
             self.pusher = await enter(rollout_push(cfg, self.runner, etcd))
         await enter(DoneFlusher(cfg, self.runner, etcd))
+
+    async def _adopt_job_algorithm(self, etcd: aetcd.Client) -> None:
+        """The algorithm is the job's (its config in etcd); a restart adopts it, and replays its
+        journal, before any push comes. While it cannot be read, pushes try again."""
+        from yatt.services.trainer.job_algorithm import read_job_algorithm
+
+        self.runner.algorithm_source = partial(read_job_algorithm, etcd, self.cfg.job)
+        try:
+            await self.runner.configure()
+        except Exception:
+            log.exception("reading the algorithm of job %r failed", self.cfg.job)
 
     def member_info(self) -> TrainerMember:
         s = self.runner.state()
@@ -132,6 +148,7 @@ class TrainerProcess:
             metrics={k: float(s.last_metrics[k]) for k in shown if k in s.last_metrics},
             acked=dict(pusher.acked) if pusher is not None else {},
             weight_transports=dict(pusher.transports) if pusher is not None else {},
+            capabilities={"critic": self.cfg.critic.kind != "none"},
         )
 
 

@@ -5,13 +5,13 @@ Imports no torch, so the config is validated (and grad_accum derived) before any
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
+from yatt.config.algorithm import AlgorithmSpec
 from yatt.config.common import EtcdConfig, RegistrationConfig, ServerConfig
 from yatt.config.loader import ConfigModel
-from yatt.services.trainer.losses.config import LossConfig
 
 
 class DeepSpeedSettings(ConfigModel):
@@ -67,6 +67,14 @@ class CriticSettings(ConfigModel):
     )
 
 
+def check_critic(spec: AlgorithmSpec, critic: CriticSettings) -> None:
+    """ValueError when spec needs a critic this trainer does not have."""
+    if spec.needs_critic and critic.kind == "none":
+        raise ValueError(
+            f"algorithm.name {spec.name} needs a critic: set critic.kind value_head or separate"
+        )
+
+
 class TrainerConfig(ConfigModel):
     """Everything one trainer process (and the ranks it starts) needs."""
 
@@ -100,18 +108,25 @@ class TrainerConfig(ConfigModel):
         "apply, zero_stage and the distributed ones do not).",
     )
     deepspeed: DeepSpeedSettings = Field(DeepSpeedSettings(), description="DeepSpeed settings.")
-    loss: LossConfig = Field(LossConfig(), description="Policy/critic loss settings.")
-    critic: CriticSettings = Field(CriticSettings(), description="Critic for PPO.")
-    max_staleness: int = Field(
-        0,
-        ge=0,
-        description="Experience sampled with a policy more than this many versions old is refused "
-        "(FAILED_PRECONDITION); 0 = synchronous on-policy.",
+    algorithm: AlgorithmSpec | None = Field(
+        None,
+        description="Only for a trainer with no registration.job (tests, a bare trainer): the "
+        "algorithm whose loss it trains with. A registered trainer takes the algorithm (loss "
+        "settings, max_staleness) from its job's config in etcd, so the two cannot differ.",
+    )
+    critic: CriticSettings = Field(
+        CriticSettings(), description="Critic for PPO (published as capabilities.critic)."
     )
     recompute_old_logprobs: bool = Field(
         True,
         description="Recompute old log-probs with the current weights before the update and use "
         "the pushed ones only as behaviour log-probs for truncated importance sampling.",
+    )
+    tis_cap: float = Field(
+        2.0,
+        ge=1.0,
+        description="Truncated importance sampling cap on exp(old_logprobs - behaviour_logprobs) "
+        "(with recompute_old_logprobs).",
     )
     epoch_window: int | None = Field(
         1,
@@ -143,6 +158,17 @@ class TrainerConfig(ConfigModel):
     )
     seed: int = Field(0, description="Seed of torch/numpy/python RNGs at a fresh start.")
 
+    @model_validator(mode="before")
+    @classmethod
+    def _moved(cls, data: Any) -> Any:
+        # The algorithm settings used to live here too; the job owns them now.
+        moved = {"loss": "the job's algorithm section", "max_staleness": "algorithm.max_staleness"}
+        if isinstance(data, dict):
+            for key, new in moved.items():
+                if key in data:
+                    raise ValueError(f"{key!r} moved to {new} (yatt.config.algorithm)")
+        return data
+
     @model_validator(mode="after")
     def _consistent(self) -> TrainerConfig:
         ds = self.deepspeed
@@ -156,8 +182,17 @@ class TrainerConfig(ConfigModel):
             raise ValueError(f"engine torch runs one process; world_size is {self.world_size}")
         if self.registration.job is not None and self.registration.job != self.job:
             raise ValueError(f"registration.job {self.registration.job!r} != job {self.job!r}")
-        if self.loss.uses_critic and self.critic.kind == "none":
-            raise ValueError("loss.algorithm ppo needs critic.kind value_head or separate")
+        if self.registration.job is not None and self.algorithm is not None:
+            raise ValueError(
+                "algorithm: a registered trainer takes it from job "
+                f"{self.registration.job!r}'s config in etcd; remove it here"
+            )
+        if self.registration.job is None and self.algorithm is None:
+            raise ValueError(
+                "algorithm: a trainer with no registration.job needs one (e.g. {name: grpo})"
+            )
+        if self.algorithm is not None:
+            check_critic(self.algorithm, self.critic)
         if self.critic.kind == "separate" and not self.critic.model:
             raise ValueError("critic.kind separate needs critic.model")
         return self

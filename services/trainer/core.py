@@ -16,14 +16,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from yatt.errors import AlreadyExists, FailedPrecondition, InvalidArgument
+from yatt.config.algorithm import AlgorithmSpec
+from yatt.errors import AlreadyExists, FailedPrecondition, InvalidArgument, Unavailable
 from yatt.services.trainer import checkpoint as ckpt
 from yatt.services.trainer.batching import collate, plan_step
-from yatt.services.trainer.config import TrainerConfig
+from yatt.services.trainer.config import TrainerConfig, check_critic
 from yatt.services.trainer.engine_api import TrainingEngine
 from yatt.services.trainer.experience import Experience, Requirements, parse_shard_id, validate
 from yatt.services.trainer.journal import Journal
 from yatt.services.trainer.ledger import Ledger
+from yatt.services.trainer.losses.settings import LossSettings
 
 log = logging.getLogger(__name__)
 
@@ -84,12 +86,39 @@ class TrainerCore:
         self.samples_trained = 0
         self.last_metrics: dict[str, Any] = {}
         self.last_checkpoint: str | None = None
+        self.vocab_size = engine.vocab_size
+        # The job's algorithm: from cfg for a bare trainer, else configure() once the job's
+        # config is read from etcd. Until then pushes are refused and the journal waits.
+        self.algorithm: AlgorithmSpec | None = None
+        self.loss = LossSettings()
+        self.requirements = Requirements(cfg.job, self.vocab_size, True, False)
+        self._replay_waiting = False
+        if cfg.algorithm is not None:
+            self.configure(cfg.algorithm)
+
+    def configure(self, spec: AlgorithmSpec) -> None:
+        """Adopts the job's algorithm (once; the job's config never changes) and replays the
+        journal if restore() had to leave it for now."""
+        if self.algorithm is not None:
+            if spec != self.algorithm:
+                raise FailedPrecondition(f"job {self.cfg.job!r}: its algorithm changed under us")
+            return
+        try:
+            check_critic(spec, self.cfg.critic)
+        except ValueError as exc:
+            raise FailedPrecondition(str(exc)) from None
+        self.algorithm = spec
+        self.loss = LossSettings.from_spec(spec, self.cfg.tis_cap)
         self.requirements = Requirements(
-            job=cfg.job,
-            vocab_size=engine.vocab_size,
-            needs_advantages=not cfg.loss.uses_critic,
-            needs_ref_logprobs=cfg.loss.kl_coef > 0,
+            job=self.cfg.job,
+            vocab_size=self.vocab_size,
+            needs_advantages=not self.loss.uses_critic,
+            needs_ref_logprobs=self.loss.needs_ref_logprobs,
         )
+        log.info("algorithm %s: %s", spec.name, spec.model_dump(mode="json"))
+        if self._replay_waiting:
+            self._replay_waiting = False
+            self._replay()
 
     # -- admission -------------------------------------------------------------------------
 
@@ -102,6 +131,11 @@ class TrainerCore:
         h = exp.header
         if h.job != self.cfg.job:
             raise InvalidArgument(f"unknown job {h.job!r} (this trainer serves {self.cfg.job!r})")
+        if self.algorithm is None:
+            raise Unavailable(
+                f"job {self.cfg.job!r}: its algorithm is not known yet (the trainer reads it "
+                "from the job's config in etcd, written when the job is submitted)"
+            )
         parse_shard_id(h.shard_id)
         where = self.ledger.state_of(h.shard_id)
         if where is not None:
@@ -118,10 +152,11 @@ class TrainerCore:
                 f"shard {h.shard_id} claims weight version {h.weight_version}, "
                 f"newer than the trainer's {self.version}"
             )
-        if h.weight_version < self.version - self.cfg.max_staleness:
+        staleness = self.algorithm.max_staleness
+        if h.weight_version < self.version - staleness:
             raise FailedPrecondition(
                 f"shard {h.shard_id} was sampled with version {h.weight_version}; the trainer is at "
-                f"{self.version} and accepts at most {self.cfg.max_staleness} versions of staleness"
+                f"{self.version} and accepts at most {staleness} versions of staleness"
             )
 
     def push(self, exp: Experience) -> PushResult:
@@ -144,8 +179,8 @@ class TrainerCore:
     def _step(self) -> None:
         start = time.perf_counter()
         batch = collate(self.pending)
-        plan = plan_step(batch, self.cfg.loss.aggregation)
-        metrics: dict[str, Any] = self.engine.step(batch, plan)
+        plan = plan_step(batch, self.loss.aggregation)
+        metrics: dict[str, Any] = self.engine.step(batch, plan, self.loss)
         elapsed = time.perf_counter() - start
         self.step += 1
         self.version += 1
@@ -239,6 +274,13 @@ class TrainerCore:
             self.journal.last_seq = max(self.journal.last_seq, int(state["journal_seq"]))
             self.last_checkpoint = str(ref.path)
             log.info("resumed from %s: step %d, version %d", ref.path, self.step, self.version)
+        if self.algorithm is None:  # stepping needs the loss settings: configure() replays
+            self._replay_waiting = True
+            return
+        self._replay()
+
+    def _replay(self) -> None:
+        """Accepts the journal's shards not in the ledger again, in order (the same steps)."""
         replayed = 0
         for _, exp in self.journal.entries():
             if exp.shard_id in self.ledger.applied:

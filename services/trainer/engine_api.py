@@ -10,6 +10,7 @@ import torch
 
 from yatt.services.trainer.batching import Batch, StepPlan
 from yatt.services.trainer.config import TrainerConfig
+from yatt.services.trainer.losses.settings import LossSettings
 
 
 class TrainingEngine(Protocol):
@@ -25,8 +26,9 @@ class TrainingEngine(Protocol):
         """The policy's vocabulary size: token ids of a shard must be below it."""
         ...
 
-    def step(self, batch: Batch, plan: StepPlan) -> dict[str, float]:
-        """One optimizer step on the whole batch; the step's metrics (train_step.combine)."""
+    def step(self, batch: Batch, plan: StepPlan, loss: LossSettings) -> dict[str, float]:
+        """One optimizer step on the whole batch under the job's loss settings; the step's
+        metrics (train_step.combine)."""
         ...
 
     def digests(self) -> list[str]:

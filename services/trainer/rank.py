@@ -18,6 +18,7 @@ from yatt.services.trainer import checkpoint as ckpt
 from yatt.services.trainer.batching import Batch, StepPlan
 from yatt.services.trainer.config import TrainerConfig
 from yatt.services.trainer.deepspeed_engine import build_deepspeed_modules
+from yatt.services.trainer.losses.settings import LossSettings
 from yatt.services.trainer.modules import policy_tensors, weights_digest
 from yatt.services.trainer.train_step import train_step
 
@@ -35,8 +36,8 @@ class Rank:
         self.cfg, self.rank, self.world_size = cfg, rank, world_size
         self.modules = build_deepspeed_modules(cfg)
 
-    def step(self, part: Batch, plan: StepPlan) -> dict[str, float]:
-        return train_step(self.modules, self.cfg, part, plan, self.world_size)
+    def step(self, part: Batch, plan: StepPlan, loss: LossSettings) -> dict[str, float]:
+        return train_step(self.modules, self.cfg, loss, part, plan, self.world_size)
 
     def save(self, root: Path, tag: str) -> None:
         staging = ckpt.staging_root(root)
@@ -94,9 +95,10 @@ class RankCommand(ABC, Generic[R]):
 class Step(RankCommand[dict[str, float]]):
     part: Batch
     plan: StepPlan
+    loss: LossSettings
 
     def apply(self, rank: Rank) -> dict[str, float]:
-        return rank.step(self.part, self.plan)
+        return rank.step(self.part, self.plan, self.loss)
 
 
 @dataclass(frozen=True)

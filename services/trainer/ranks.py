@@ -32,6 +32,7 @@ from yatt.process.ports import free_port
 from yatt.services.trainer.batching import Batch, StepPlan
 from yatt.services.trainer.config import TrainerConfig
 from yatt.services.trainer.deepspeed_engine import init_distributed, prefer_cpu_accelerator
+from yatt.services.trainer.losses.settings import LossSettings
 from yatt.services.trainer.rank import (
     Digest,
     Gather,
@@ -125,9 +126,11 @@ class RankGroup:
     def vocab_size(self) -> int:
         return self.rank.modules.vocab_size
 
-    def step(self, batch: Batch, plan: StepPlan) -> dict[str, float]:
+    def step(self, batch: Batch, plan: StepPlan, loss: LossSettings) -> dict[str, float]:
+        # The loss settings travel with each step: they come from the job, which ranks
+        # 1..n-1 never read.
         parts = batch.split(self.world_size)
-        return combine(self._run_each([Step(part, plan) for part in parts]))
+        return combine(self._run_each([Step(part, plan, loss) for part in parts]))
 
     def digests(self) -> list[str]:
         return self._run(Digest())

@@ -5,10 +5,12 @@ interleave (steps, checkpoints and weight gathers are serialised)."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
+from yatt.config.algorithm import AlgorithmSpec
+from yatt.errors import Unavailable, YattError
 from yatt.services.trainer.core import (
     CheckpointInfo,
     PushResult,
@@ -31,6 +33,8 @@ class TrainerRunner:
         )
         self.publisher = WeightPublisher(self._snapshot, lambda: self.core.version)
         self._on_step: list[Callable[[PushResult], Any]] = []
+        # Where a registered trainer finds its job's algorithm (None: not known yet).
+        self.algorithm_source: Callable[[], Awaitable[AlgorithmSpec | None]] | None = None
 
     def on_step(self, callback: Callable[[PushResult], Any]) -> Callable[[], None]:
         """callback(result) on the event loop after each step; returns what unsubscribes it."""
@@ -43,7 +47,22 @@ class TrainerRunner:
     async def restore(self) -> None:
         await self._call(self.core.restore)
 
+    async def configure(self) -> bool:
+        """Reads the job's algorithm from algorithm_source if the core has none yet (then
+        the journal is replayed); False while it is not there."""
+        if self.core.algorithm is None and self.algorithm_source is not None:
+            try:
+                spec = await self.algorithm_source()
+            except YattError:
+                raise
+            except Exception as exc:  # etcd unreachable: the caller may try again
+                raise Unavailable(f"reading the job's algorithm failed: {exc}") from exc
+            if spec is not None:
+                await self._call(self.core.configure, spec)
+        return self.core.algorithm is not None
+
     async def push(self, exp: Experience) -> PushResult:
+        await self.configure()  # the core refuses with UNAVAILABLE while there is none
         return await self._after(await self._call(self.core.push, exp))
 
     async def flush(self) -> PushResult:

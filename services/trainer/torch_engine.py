@@ -15,6 +15,7 @@ import torch
 from yatt.services.trainer import checkpoint as ckpt
 from yatt.services.trainer.batching import Batch, StepPlan
 from yatt.services.trainer.config import TrainerConfig
+from yatt.services.trainer.losses.settings import LossSettings
 from yatt.services.trainer.modules import load_trained_modules, policy_tensors, weights_digest
 from yatt.services.trainer.step_modules import StepModules
 from yatt.services.trainer.train_step import combine, train_step
@@ -96,8 +97,8 @@ class TorchEngine:
     def vocab_size(self) -> int:
         return self.modules.vocab_size
 
-    def step(self, batch: Batch, plan: StepPlan) -> dict[str, float]:
-        return combine([train_step(self.modules, self.cfg, batch, plan, self.world_size)])
+    def step(self, batch: Batch, plan: StepPlan, loss: LossSettings) -> dict[str, float]:
+        return combine([train_step(self.modules, self.cfg, loss, batch, plan, self.world_size)])
 
     def digests(self) -> list[str]:
         return [weights_digest(self.modules.lm)]

@@ -8,7 +8,7 @@ import torch
 from yatt.services.trainer.batching import Batch, StepPlan
 from yatt.services.trainer.config import TrainerConfig
 from yatt.services.trainer.losses import gae, kl_divergence, policy_loss, value_loss
-from yatt.services.trainer.losses.config import LossConfig
+from yatt.services.trainer.losses.settings import LossSettings
 from yatt.services.trainer.modules import critic_values, policy_forward
 from yatt.services.trainer.step_modules import StepModules
 
@@ -16,23 +16,24 @@ from yatt.services.trainer.step_modules import StepModules
 SUMMED = frozenset({"policy_loss", "value_loss"})
 
 
-def token_rewards(mb: Batch, logprobs: torch.Tensor, cfg: LossConfig) -> torch.Tensor:
+def token_rewards(mb: Batch, logprobs: torch.Tensor, cfg: LossSettings) -> torch.Tensor:
     """PPO rewards per token: the sequence reward on its last completion token, minus
-    kl_coef * KL(policy || ref) on every token when the KL shapes the reward."""
+    kl_reward_coef * KL(policy || ref) on every token when the KL shapes the reward."""
     mask = mb.loss_mask
     out = torch.zeros_like(mask)
     positions = torch.arange(mask.shape[1], device=mask.device).expand_as(mask)
     last = torch.where(mask > 0, positions, -1).max(dim=1).values.clamp(min=0)
     out.scatter_(1, last.unsqueeze(1), mb.rewards.to(out.dtype).unsqueeze(1))
-    if cfg.kl_in_reward and mb.ref_logprobs is not None:
+    if cfg.kl_reward_coef > 0.0 and mb.ref_logprobs is not None:
         kl = kl_divergence(logprobs, mb.ref_logprobs, cfg.kl_estimator)
-        out = out - cfg.kl_coef * kl * mask
+        out = out - cfg.kl_reward_coef * kl * mask
     return out
 
 
-def _prepare(modules: StepModules, cfg: TrainerConfig, mb: Batch) -> dict[str, torch.Tensor | None]:
+def _prepare(
+    modules: StepModules, cfg: TrainerConfig, loss: LossSettings, mb: Batch
+) -> dict[str, torch.Tensor | None]:
     """The targets of one micro-batch, computed with the weights as they were before the step."""
-    loss = cfg.loss
     behaviour = mb.old_logprobs
     old, old_values = behaviour, None
     if cfg.recompute_old_logprobs or cfg.critic.kind == "value_head":
@@ -58,20 +59,27 @@ def _prepare(modules: StepModules, cfg: TrainerConfig, mb: Batch) -> dict[str, t
 
 
 def train_step(
-    modules: StepModules, cfg: TrainerConfig, part: Batch, plan: StepPlan, world_size: int
+    modules: StepModules,
+    cfg: TrainerConfig,
+    loss_cfg: LossSettings,
+    part: Batch,
+    plan: StepPlan,
+    world_size: int,
 ) -> dict[str, float]:
     """Runs grad_accum micro-batches of this rank's part and the optimizer step.
+
+    loss_cfg travels with each step command (it comes from the job, which ranks 1..n-1
+    never read).
 
     Returns sums over this rank (token-weighted metric sums, loss, tokens), to be added
     across ranks by the caller.
     """
     gas = cfg.grad_accum
-    loss_cfg = cfg.loss
     micro = [mb.to(modules.device) for mb in part.split(gas)]
     for module in modules.all():
         module.train()
     with torch.no_grad():
-        targets = [_prepare(modules, cfg, mb) for mb in micro]
+        targets = [_prepare(modules, cfg, loss_cfg, mb) for mb in micro]
     # DeepSpeed divides each backward by gas and averages gradients over ranks; the losses are
     # already normalised by the whole step's token (or sequence) count, so undo both.
     scale = float(gas * world_size)

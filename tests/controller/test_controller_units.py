@@ -51,12 +51,19 @@ def test_shards_cover_every_row_once(data: Path) -> None:
 @pytest.mark.parametrize(
     ("sets", "message"),
     [
-        (["algorithm.advantage=ppo2"], r"algorithm\.advantage"),
+        (["algorithm.advantage=grpo"], r"algorithm: .*'advantage' is now algorithm\.name"),
+        (["algorithm.name=ppo2"], r"algorithm: .*'ppo2'"),
+        (["algorithm.kl_coef=0.1"], r"algorithm: .*'name' is required"),
+        (["algorithm.name=grpo", "algorithm.clip_low=1.5"], r"algorithm\.grpo\.clip_low"),
+        (["controller.max_staleness=1"], r"now algorithm\.max_staleness"),
         (["sampling.n=1"], r"sampling\.n must be >= 2 for grpo"),
         (["data.shard_size=0"], r"data\.shard_size"),
         (["job=bad name"], r"job: String should match"),
         (["rewards=[]"], "at least one reward role"),
-        (["use_reference=false", "algorithm.kl_coef_in_reward=0.1"], "needs use_reference"),
+        (
+            ["use_reference=false", "algorithm.name=grpo", "algorithm.kl_coef=0.1"],
+            "needs use_reference",
+        ),
         (["controller.shards_inflight=2"], r"controller\.shards_inflight: unknown key"),
     ],
 )

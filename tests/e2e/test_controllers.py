@@ -31,7 +31,7 @@ def start_services(cluster: LocalCluster, model: Path, out: Path, *, global_batc
     cluster.serve("trainer", "trainer", {
         "job": cluster.job, "model": str(model), "out_dir": str(out),
         "deepspeed": {"zero_stage": 1, "micro_batch": 8, "global_batch_samples": global_batch, "lr": 1e-4},
-        "max_staleness": 1, "checkpoint_every": 2, "push_weights": True,
+        "checkpoint_every": 2, "push_weights": True,
     }, wait=False, env=TRAINER_ENV)  # fmt: skip
     # The sim engine (sleeps up to ~2 s per Generate, random tokens) keeps the job running long
     # enough for a controller started mid-job to register and join, even on a loaded machine.
@@ -50,7 +50,8 @@ def job_config(cluster: LocalCluster, data: Path, **sets: object) -> JobConfig:
         "job": cluster.job,
         "data": {"path": str(data), "metadata_columns": ["answer"], "shard_size": 4, "epochs": 2},
         "sampling": {"n": 4, "max_new_tokens": 6, "temperature": 1.0},
-        "controller": {"shards_in_flight": 1, "max_staleness": 1, "backoff_s": 0.1},
+        "algorithm": {"name": "grpo", "max_staleness": 1},
+        "controller": {"shards_in_flight": 1, "backoff_s": 0.1},
     }
     return load_config(JobConfig, data=raw, overrides=[f"{k}={v}" for k, v in sets.items()])
 

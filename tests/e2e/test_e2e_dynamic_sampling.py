@@ -33,7 +33,7 @@ async def test_zero_variance_groups_are_refilled_then_dropped(
     cluster.serve("trainer", "trainer", {
         "job": cluster.job, "model": str(tiny_model), "out_dir": str(tmp_path / "trainer"),
         "deepspeed": {"zero_stage": 1, "micro_batch": 2, "global_batch_samples": 2},
-        "max_staleness": 100, "push_weights": False,
+        "push_weights": False,
     }, wait=False, env=TRAINER_ENV)  # fmt: skip
     cluster.serve("rollout", "rollout-0", {
         "model": {"path": str(tiny_model)}, "engine": "sim",
@@ -49,8 +49,9 @@ async def test_zero_variance_groups_are_refilled_then_dropped(
         "data": {"path": str(data), "metadata_columns": ["answer"], "shard_size": 4},
         "sampling": {"n": 2, "max_new_tokens": 4},
         "use_reference": False,
-        "algorithm": {"dynamic_sampling": True, "max_refills": MAX_REFILLS},
-        "controller": {"max_staleness": 100},
+        # DAPO's dynamic sampling alone: no overlong shaping, so the rewards stay 0 or 1.
+        "algorithm": {"name": "dapo", "max_refills": MAX_REFILLS, "max_staleness": 100,
+                      "overlong": {"enabled": False}},
     })  # fmt: skip
     client = await connect(EtcdConfig(endpoint=cluster.etcd_endpoint))
     try:

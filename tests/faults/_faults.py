@@ -42,7 +42,7 @@ def trainer_config(
         "job": cluster.job, "model": str(model), "out_dir": str(out),
         "deepspeed": {"zero_stage": 1, "micro_batch": 8, "global_batch_samples": global_batch,
                       "lr": 1e-4},
-        "max_staleness": 1, "checkpoint_every": 2, "push_weights": True, **extra,
+        "checkpoint_every": 2, "push_weights": True, **extra,
     }  # fmt: skip
 
 
@@ -92,7 +92,8 @@ def job_config(cluster: LocalCluster, data: Path, epochs: int = 2, **sets: objec
         "data": {"path": str(data), "metadata_columns": ["answer"], "shard_size": SHARD_SIZE,
                  "epochs": epochs},
         "sampling": {"n": SAMPLES_PER_PROMPT, "max_new_tokens": 6, "temperature": 1.0},
-        "controller": {"shards_in_flight": 1, "max_staleness": 1, "backoff_s": 0.1},
+        "algorithm": {"name": "grpo", "max_staleness": 1},
+        "controller": {"shards_in_flight": 1, "backoff_s": 0.1},
     }  # fmt: skip
     return load_config(JobConfig, data=raw, overrides=[f"{k}={v}" for k, v in sets.items()])
 

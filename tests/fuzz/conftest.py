@@ -152,7 +152,7 @@ class Fleet:
             "out_dir": str(self.tmp / "trainer-run"),
             "deepspeed": {"zero_stage": 1, "micro_batch": 2, "global_batch_samples": 4},
             "checkpoint_every": 0,
-            "max_staleness": 1000,
+            "algorithm": {"name": "grpo", "max_staleness": 1000},
             "epoch_window": None,
             "server": {"grace_s": 1},
         }

@@ -82,10 +82,13 @@ async def test_versions_reach_rollouts_bit_exact_and_nothing_leaks(
     config = {
         **common, "registration": {"job": job, "instance": "t0"}, "job": job,
         "model": str(tiny_model), "out_dir": str(tmp_path / "run"), "push_weights": True,
-        "weight_transport": transport, "checkpoint_every": 0, "loss": {"kl_coef": 0.0},
+        "weight_transport": transport, "checkpoint_every": 0,
         "deepspeed": {"micro_batch": 2, "global_batch_samples": 4, "lr": 1e-2},
     }  # fmt: skip
     (tmp_path / "trainer.yaml").write_text(yaml.safe_dump(config))
+    # A registered trainer reads its algorithm from the job's config (what `yatt train` writes).
+    job_config = yaml.safe_dump({"job": job, "algorithm": {"name": "grpo"}})
+    await etcd_client.put(keys.config(job).encode(), job_config.encode())
     trainer = ProcessHandle.python(
         "-m", "yatt.services.trainer", "--config", str(tmp_path / "trainer.yaml"), name="trainer"
     ).start()

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from yatt.config.loader import ConfigModel
 from yatt.controller.config import JobConfig
@@ -91,10 +91,22 @@ class UpConfig(ConfigModel):
         description="Reward services.",
     )
     reference: ServiceGroup = Field(default_factory=ServiceGroup, description="Reference services.")
-    trainer: dict[str, Any] = Field(default_factory=dict, description="Trainer service config.")
+    trainer: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Trainer service config (its algorithm is the job's: job.algorithm).",
+    )
     controllers: int = Field(2, ge=1, description="Controller processes.")
     placement: PlacementSetup = Field(
         default_factory=PlacementSetup, description="Placed worker slots (off by default)."
     )
     lease_ttl_s: int = Field(3, ge=1, description="etcd lease TTL of every process.")
     startup_timeout_s: float = Field(300.0, gt=0, description="Wait for each service this long.")
+
+    @field_validator("trainer")
+    @classmethod
+    def _no_algorithm(cls, section: dict[str, Any]) -> dict[str, Any]:
+        # Refused here, before anything starts, rather than by the trainer process later.
+        for key in ("algorithm", "loss", "max_staleness"):
+            if key in section:
+                raise ValueError(f"trainer.{key}: the job owns the algorithm; set job.algorithm")
+        return section

@@ -35,7 +35,6 @@ def trainer_config(cfg: UpConfig, model: Path, run_dir: Path) -> dict[str, Any]:
         "job": cfg.job.job,
         "model": str(model),
         "out_dir": str(run_dir / "trainer"),
-        "max_staleness": cfg.job.controller.max_staleness,
         "push_weights": True,
     }
     return {**base, **cfg.trainer}

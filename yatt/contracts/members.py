@@ -43,6 +43,8 @@ class TrainerMember(ServiceMember):
     metrics: dict[str, float] = field(default_factory=dict)  # headline numbers of the last step
     acked: dict[str, int] = field(default_factory=dict)  # rollout instance -> version it loaded
     weight_transports: dict[str, str] = field(default_factory=dict)  # instance -> transport used
+    # What this trainer can run, checked against a job's algorithm at submission: "critic".
+    capabilities: dict[str, bool] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -4,14 +4,14 @@ Pure torch on [B, T] tensors aligned to completion tokens; loss_mask marks real 
 """
 
 from yatt.services.trainer.losses.aggregate import aggregate, masked_mean
-from yatt.services.trainer.losses.config import LossConfig
 from yatt.services.trainer.losses.entropy import entropy_from_logits, masked_entropy
 from yatt.services.trainer.losses.kl import kl_divergence
 from yatt.services.trainer.losses.policy import policy_loss
+from yatt.services.trainer.losses.settings import LossSettings
 from yatt.services.trainer.losses.value import gae, value_loss
 
 __all__ = [
-    "LossConfig",
+    "LossSettings",
     "aggregate",
     "entropy_from_logits",
     "gae",

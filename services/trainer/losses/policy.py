@@ -9,8 +9,8 @@ import torch
 from torch import Tensor
 
 from yatt.services.trainer.losses.aggregate import aggregate, masked_mean
-from yatt.services.trainer.losses.config import LossConfig
 from yatt.services.trainer.losses.kl import kl_divergence
+from yatt.services.trainer.losses.settings import LossSettings
 
 
 def _check_shapes(mask: Tensor, **tensors: Tensor | None) -> None:
@@ -31,7 +31,7 @@ def tis_weights(old_logprobs: Tensor, behaviour_logprobs: Tensor | None, cap: fl
 
 
 def clipped_surrogate(
-    logprobs: Tensor, old_logprobs: Tensor, advantages: Tensor, cfg: LossConfig
+    logprobs: Tensor, old_logprobs: Tensor, advantages: Tensor, cfg: LossSettings
 ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     """Per-token losses [B, T], the ratio, and the masks where the low/high clip binds.
 
@@ -55,14 +55,14 @@ def policy_loss(
     old_logprobs: Tensor,
     advantages: Tensor,
     loss_mask: Tensor,
-    cfg: LossConfig,
+    cfg: LossSettings,
     *,
     ref_logprobs: Tensor | None = None,
     behaviour_logprobs: Tensor | None = None,
     entropy: Tensor | None = None,
     normalizer: float | None = None,
 ) -> tuple[Tensor, dict[str, Tensor]]:
-    """Scalar loss = pg + kl_coef * KL (unless kl_in_reward) - entropy_coef * entropy.
+    """Scalar loss = pg + kl_coef * KL - entropy_coef * entropy.
 
     logprobs carry the gradient; old_logprobs are the trainer's log-probs before this step
     (the ratio's denominator); behaviour_logprobs, when given, are what the rollout engine
@@ -92,7 +92,7 @@ def policy_loss(
     if ref_logprobs is not None:
         kl = kl_divergence(logprobs, ref_logprobs.detach(), cfg.kl_estimator)
         kl_mean = masked_mean(kl.detach(), mask)
-        if cfg.kl_coef > 0.0 and not cfg.kl_in_reward:
+        if cfg.kl_coef > 0.0:
             total = total + cfg.kl_coef * aggregate(
                 kl, mask, cfg.aggregation, normalizer=normalizer
             )

@@ -10,7 +10,7 @@ import torch
 from torch import Tensor
 
 from yatt.services.trainer.losses.aggregate import aggregate, masked_mean
-from yatt.services.trainer.losses.config import LossConfig
+from yatt.services.trainer.losses.settings import LossSettings
 
 
 @torch.no_grad()
@@ -50,7 +50,7 @@ def value_loss(
     old_values: Tensor,
     returns: Tensor,
     loss_mask: Tensor,
-    cfg: LossConfig,
+    cfg: LossSettings,
     *,
     normalizer: float | None = None,
 ) -> tuple[Tensor, dict[str, Tensor]]:

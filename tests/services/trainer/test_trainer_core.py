@@ -72,7 +72,7 @@ def test_ppo_with_critic_steps(model_dir: Path, tmp_path: Path, critic: str) -> 
     if critic == "separate":
         critic_cfg["model"] = str(tiny_model_dir(tmp_path / "critic"))
     core = make_core(
-        model_dir, tmp_path / "out", loss={"algorithm": "ppo", "kl_coef": 0.01, "kl_in_reward": True},
+        model_dir, tmp_path / "out", algorithm={"name": "ppo", "kl_coef": 0.01, "kl_placement": "reward"},
         critic=critic_cfg, checkpoint_every=0,
     )  # fmt: skip
     modules = deepspeed_modules(core)

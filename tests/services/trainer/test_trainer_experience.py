@@ -14,6 +14,8 @@ from yatt.services.trainer.config import TrainerConfig
 from yatt.services.trainer.experience import Requirements, parse_shard_id, validate
 from yatt.services.trainer.ledger import Ledger
 
+GRPO = {"model": "m", "algorithm": {"name": "grpo"}}
+
 pytestmark = pytest.mark.unit
 
 REQ = Requirements(job="default", vocab_size=VOCAB, needs_advantages=True, needs_ref_logprobs=True)
@@ -98,14 +100,17 @@ def test_collate_pads_and_plans_the_normalizer() -> None:
 
 def test_config_derives_grad_accum_and_refuses_bad_batches() -> None:
     cfg = TrainerConfig(
-        model="m", world_size=2, deepspeed={"micro_batch": 2, "global_batch_samples": 8}
+        model="m",
+        world_size=2,
+        deepspeed={"micro_batch": 2, "global_batch_samples": 8},
+        algorithm={"name": "grpo"},
     )
     assert cfg.grad_accum == 2
     from yatt.config import load_config
 
     with pytest.raises(ConfigError, match="multiple of"):
-        load_config(TrainerConfig, data={"model": "m", "deepspeed": {"global_batch_samples": 7}})
-    with pytest.raises(ConfigError, match="needs critic"):
-        load_config(TrainerConfig, data={"model": "m", "loss": {"algorithm": "ppo"}})
+        load_config(TrainerConfig, data={**GRPO, "deepspeed": {"global_batch_samples": 7}})
+    with pytest.raises(ConfigError, match="algorithm.name ppo needs a critic"):
+        load_config(TrainerConfig, data={"model": "m", "algorithm": {"name": "ppo"}})
     with pytest.raises(ConfigError, match="zero_stage"):
-        load_config(TrainerConfig, data={"model": "m", "deepspeed": {"zero_stage": 4}})
+        load_config(TrainerConfig, data={**GRPO, "deepspeed": {"zero_stage": 4}})

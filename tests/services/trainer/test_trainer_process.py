@@ -30,7 +30,7 @@ def write_config(path: Path, model_dir: Path, out: Path, **over: Any) -> Path:
         "model": str(model_dir),
         "out_dir": str(out),
         "deepspeed": {"zero_stage": 1, "micro_batch": 2, "global_batch_samples": 8, "lr": 1e-2},
-        "loss": {"kl_coef": 0.01},
+        "algorithm": {"name": "grpo", "kl_coef": 0.01, "max_staleness": 0},
         **over,
     }
     path.write_text(yaml.safe_dump(cfg))

@@ -54,11 +54,14 @@ async def test_new_versions_reach_registered_rollout(
         {
             **common, "registration": {"job": job, "instance": "t0"}, "job": job,
             "model": str(hub_model), "out_dir": str(tmp_path / "run"), "push_weights": True,
-            "checkpoint_every": 0, "loss": {"kl_coef": 0.0},
+            "checkpoint_every": 0,
             "deepspeed": {"micro_batch": 2, "global_batch_samples": 4, "lr": 1e-2},
         },
         tmp_path / "trainer.yaml",
     )  # fmt: skip
+    # A registered trainer reads its algorithm from the job's config (what `yatt train` writes).
+    config = yaml.safe_dump({"job": job, "algorithm": {"name": "grpo"}})
+    await etcd_client.put(keys.config(job).encode(), config.encode())
     rollout.start()
     trainer.start()
     try:

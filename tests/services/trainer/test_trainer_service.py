@@ -54,7 +54,7 @@ class Client:
 
 @pytest.fixture
 async def client(model_dir: Path, tmp_path: Path) -> AsyncIterator[Client]:
-    cfg = trainer_config(model_dir, tmp_path, max_staleness=0, checkpoint_every=0)
+    cfg = trainer_config(model_dir, tmp_path, checkpoint_every=0)
     runner = await start_runner(cfg)
     runtime = ServiceRuntime(ServerConfig(), "trainer")
     servicer = TrainerServicer(runner, runner.publisher, 1 << 12, MAX_EXPERIENCE_BYTES)

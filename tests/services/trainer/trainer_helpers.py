@@ -68,14 +68,20 @@ def make_experience(
     )
 
 
+# A bare trainer (no registration.job) carries its algorithm itself: GRPO with a KL loss term,
+# strictly on-policy unless a test says otherwise.
+ALGORITHM: dict[str, Any] = {"name": "grpo", "kl_coef": 0.01, "max_staleness": 0}
+
+
 def trainer_config(model_dir: Path, out_dir: Path, **over: Any) -> TrainerConfig:
+    """over: TrainerConfig keys; `algorithm` is merged into ALGORITHM."""
     ds = {"zero_stage": 1, "micro_batch": 2, "global_batch_samples": 8, "lr": 1e-2}
     ds.update(over.pop("deepspeed", {}))
     data: dict[str, Any] = {
         "model": str(model_dir),
         "out_dir": str(out_dir),
         "deepspeed": ds,
-        "loss": {"kl_coef": 0.01},
+        "algorithm": {**ALGORITHM, **over.pop("algorithm", {})},
         **over,
     }
     return TrainerConfig.model_validate(data)

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from yatt.services.trainer.losses import LossConfig, aggregate, gae, value_loss
+from yatt.services.trainer.losses import LossSettings, aggregate, gae, value_loss
 
 pytestmark = pytest.mark.unit
 
@@ -71,7 +71,7 @@ def test_value_loss_clipping() -> None:
     values = torch.tensor([[1.5, 1.1, 0.5]], requires_grad=True)
     old = torch.ones(1, 3)
     returns = torch.tensor([[2.0, 0.0, 1.0]])
-    cfg = LossConfig(algorithm="ppo", value_clip=0.2, value_coef=0.5)
+    cfg = LossSettings(uses_critic=True, value_clip=0.2, value_coef=0.5)
     loss, m = value_loss(values, old, returns, torch.ones(1, 3), cfg)
     assert loss.item() == pytest.approx(0.175)
     assert m["value_loss"].item() == pytest.approx(0.35)

@@ -4,7 +4,7 @@ a stray CPU tensor would fail here exactly as it would on CUDA."""
 import pytest
 import torch
 
-from yatt.services.trainer.losses import LossConfig, gae, policy_loss, value_loss
+from yatt.services.trainer.losses import LossSettings, gae, policy_loss, value_loss
 
 pytestmark = pytest.mark.unit
 
@@ -14,7 +14,7 @@ def test_losses_stay_on_the_input_device(aggregation: str) -> None:
     def t() -> torch.Tensor:
         return torch.empty(2, 3, device="meta")
 
-    cfg = LossConfig(kl_coef=0.1, entropy_coef=0.01, dual_clip=3.0, aggregation=aggregation)
+    cfg = LossSettings(kl_coef=0.1, entropy_coef=0.01, dual_clip=3.0, aggregation=aggregation)
     loss, metrics = policy_loss(
         t(), t(), t(), t(), cfg, ref_logprobs=t(), behaviour_logprobs=t(), entropy=t()
     )

@@ -5,7 +5,8 @@ import math
 import pytest
 import torch
 
-from yatt.services.trainer.losses import LossConfig, policy_loss
+from yatt.config.algorithm import ReinforcePP
+from yatt.services.trainer.losses import LossSettings, policy_loss
 
 pytestmark = pytest.mark.unit
 
@@ -22,7 +23,7 @@ def test_decoupled_clip_binds_at_both_bounds() -> None:
     # A=-1 r=0.5 -> max(0.5, 0.8) = 0.8       (clipped low, no gradient)
     # A=-1 r=0.9 -> 0.9
     # token mean = (-1.28 - 1.1 + 0.8 + 0.9) / 4 = -0.17
-    cfg = LossConfig(algorithm="dapo", clip_low=0.2, clip_high=0.28)
+    cfg = LossSettings(clip_low=0.2, clip_high=0.28)
     logp = _logp([1.5, 1.1, 0.5, 0.9])
     adv = torch.tensor([[1.0, 1.0, -1.0, -1.0]])
     loss, m = policy_loss(logp, torch.zeros(1, 4), adv, torch.ones(1, 4), cfg)
@@ -39,7 +40,7 @@ def test_decoupled_clip_binds_at_both_bounds() -> None:
 def test_clip_is_pessimistic_only() -> None:
     # A=+1 r=0.5 -> max(-0.5, -0.8) = -0.5 ; A=-1 r=1.5 -> max(1.5, 1.2) = 1.5: the clip
     # never makes a step that hurts the objective look better, so neither is clipped.
-    cfg = LossConfig()
+    cfg = LossSettings()
     logp = _logp([0.5, 1.5])
     loss, m = policy_loss(
         logp, torch.zeros(1, 2), torch.tensor([[1.0, -1.0]]), torch.ones(1, 2), cfg
@@ -57,9 +58,9 @@ def test_dual_clip_caps_negative_advantage_loss() -> None:
     adv = torch.tensor([[-1.0, -1.0, 1.0]])
     mask = torch.ones(1, 3)
     dual, _ = policy_loss(
-        _logp([5.0, 2.0, 5.0]), torch.zeros(1, 3), adv, mask, LossConfig(dual_clip=3.0)
+        _logp([5.0, 2.0, 5.0]), torch.zeros(1, 3), adv, mask, LossSettings(dual_clip=3.0)
     )
-    plain, _ = policy_loss(_logp([5.0, 2.0, 5.0]), torch.zeros(1, 3), adv, mask, LossConfig())
+    plain, _ = policy_loss(_logp([5.0, 2.0, 5.0]), torch.zeros(1, 3), adv, mask, LossSettings())
     assert dual.item() == pytest.approx(3.8 / 3, abs=1e-5)
     assert plain.item() == pytest.approx(5.8 / 3, abs=1e-5)
 
@@ -70,7 +71,7 @@ def test_truncated_importance_weights() -> None:
     old = torch.zeros(1, 3)
     behaviour = torch.tensor([[-math.log(3.0), -math.log(1.5), math.log(2.0)]])
     logp = torch.zeros(1, 3, requires_grad=True)
-    cfg = LossConfig(tis_cap=2.0)
+    cfg = LossSettings(tis_cap=2.0)
     adv, mask = torch.ones(1, 3), torch.ones(1, 3)
     loss, m = policy_loss(logp, old, adv, mask, cfg, behaviour_logprobs=behaviour)
     assert loss.item() == pytest.approx(-4 / 3, abs=1e-6)
@@ -86,7 +87,7 @@ def test_kl_loss_term_and_kl_in_reward() -> None:
     logp = torch.tensor([[-1.0, -2.0]], requires_grad=True)
     ref = torch.tensor([[-1.5, -1.0]])
     zeros, mask = torch.zeros(1, 2), torch.ones(1, 2)
-    cfg = LossConfig(kl_coef=0.1, kl_estimator="k3")
+    cfg = LossSettings(kl_coef=0.1, kl_estimator="k3")
     loss, m = policy_loss(logp, logp.detach(), zeros, mask, cfg, ref_logprobs=ref)
     assert loss.item() == pytest.approx(0.0412406, abs=1e-6)
     assert m["kl"].item() == pytest.approx(0.412406, abs=1e-6)
@@ -96,12 +97,12 @@ def test_kl_loss_term_and_kl_in_reward() -> None:
         logp.detach(),
         zeros,
         mask,
-        LossConfig(kl_coef=0.1, kl_estimator="k1"),
+        LossSettings(kl_coef=0.1, kl_estimator="k1"),
         ref_logprobs=ref,
     )
     assert m["kl"].item() == pytest.approx(-0.25)
     # KL already in the reward: reported but not added to the loss again
-    cfg = LossConfig(kl_coef=0.1, kl_in_reward=True)
+    cfg = LossSettings.from_spec(ReinforcePP(kl_coef=0.1, kl_placement="reward"))
     loss, m = policy_loss(logp, logp.detach(), zeros, mask, cfg, ref_logprobs=ref)
     assert loss.item() == 0.0 and m["kl"].item() == pytest.approx(0.412406, abs=1e-6)
 
@@ -109,7 +110,7 @@ def test_kl_loss_term_and_kl_in_reward() -> None:
 def test_entropy_bonus_lowers_the_loss() -> None:
     logp = torch.zeros(1, 2, requires_grad=True)
     entropy = torch.tensor([[1.0, 2.0]])
-    cfg = LossConfig(entropy_coef=0.01)
+    cfg = LossSettings(entropy_coef=0.01)
     loss, m = policy_loss(
         logp, torch.zeros(1, 2), torch.zeros(1, 2), torch.ones(1, 2), cfg, entropy=entropy
     )
@@ -122,7 +123,7 @@ def test_padding_is_ignored() -> None:
     logp = torch.tensor([[0.0, 10.0]], requires_grad=True)
     adv = torch.tensor([[1.0, -100.0]])
     mask = torch.tensor([[1.0, 0.0]])
-    loss, m = policy_loss(logp, torch.zeros(1, 2), adv, mask, LossConfig())
+    loss, m = policy_loss(logp, torch.zeros(1, 2), adv, mask, LossSettings())
     assert loss.item() == -1.0 and m["clip_frac"].item() == 0.0
     loss.backward()
     assert logp.grad[0, 1].item() == 0.0
@@ -141,7 +142,7 @@ def test_one_sgd_step_moves_logprob_with_the_advantage(sign: float) -> None:
 
     before = token_logp().detach()
     adv = torch.full((1, 3), sign)
-    loss, _ = policy_loss(token_logp(), before, adv, torch.ones(1, 3), LossConfig())
+    loss, _ = policy_loss(token_logp(), before, adv, torch.ones(1, 3), LossSettings())
     loss.backward()
     opt.step()
     after = token_logp().detach()
@@ -151,5 +152,9 @@ def test_one_sgd_step_moves_logprob_with_the_advantage(sign: float) -> None:
 def test_shape_mismatch_raises() -> None:
     with pytest.raises(ValueError, match="advantages"):
         policy_loss(
-            torch.zeros(2, 3), torch.zeros(2, 3), torch.zeros(2, 2), torch.ones(2, 3), LossConfig()
+            torch.zeros(2, 3),
+            torch.zeros(2, 3),
+            torch.zeros(2, 2),
+            torch.ones(2, 3),
+            LossSettings(),
         )
