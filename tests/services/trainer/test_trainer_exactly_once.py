@@ -84,7 +84,7 @@ def test_replay_after_checkpoint_is_bit_exact(model_dir: Path, tmp_path: Path) -
 
 
 def test_refusals_leave_state_unchanged(model_dir: Path, tmp_path: Path) -> None:
-    core = open_core(model_dir, tmp_path, max_staleness=1, checkpoint_every=0)
+    core = open_core(model_dir, tmp_path, algorithm={"max_staleness": 1}, checkpoint_every=0)
     push_all(core, 4)
     core.push(make_experience("1/0", seed=4, version=2))  # pending, epoch 1
     assert (core.version, core.pending_samples) == (2, 4)

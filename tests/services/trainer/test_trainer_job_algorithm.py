@@ -19,10 +19,10 @@ from yatt import keys
 from yatt.controller.config import JobConfig
 from yatt.errors import ConfigError
 from yatt.jobs import registered, submit
+from yatt.process.handle import ProcessHandle
 from yatt.protos import trainer_pb2_grpc
 from yatt.rpc.channel import make_channel
 from yatt.services.trainer.convert import experience_to_stream
-from yatt.testing.procs import ChildProcess
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
 
@@ -51,7 +51,7 @@ async def test_submission_checks_capabilities_and_the_trainer_adopts_the_jobs_al
     (tmp_path / "trainer.yaml").write_text(yaml.safe_dump(config))
     data = tmp_path / "prompts.jsonl"
     data.write_text("".join(json.dumps({"prompt": f"{i}+1="}) + "\n" for i in range(4)))
-    trainer = ChildProcess.python(
+    trainer = ProcessHandle.python(
         "-m", "yatt.services.trainer", "--config", str(tmp_path / "trainer.yaml"), name="trainer"
     ).start()
     try:
