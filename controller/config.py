@@ -55,9 +55,6 @@ class ControllerSettings(ConfigModel):
     call_timeout_s: float = Field(300.0, gt=0, description="Deadline of one service call.")
     max_attempts: int = Field(6, gt=0, description="Tries per call across instances.")
     backoff_s: float = Field(0.2, gt=0, description="First retry delay (doubles, capped at 5 s).")
-    max_rerolls: int = Field(
-        5, ge=0, description="Times a shard rejected as stale is sampled again before giving up."
-    )
 
     @model_validator(mode="before")
     @classmethod

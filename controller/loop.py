@@ -23,6 +23,7 @@ from yatt.controller.config import ControllerConfig, JobConfig
 from yatt.controller.dataset import PromptDataset
 from yatt.controller.pool import RolePool
 from yatt.controller.shard import Pools, ShardFailed, ShardRunner
+from yatt.controller.window import TrainingWindow
 from yatt.coordination.claims import ShardClaims, decode_shard, epoch_progress
 from yatt.coordination.client import ETCD_ERRORS, connect
 from yatt.coordination.jobstate import job_state, set_job_state
@@ -95,7 +96,14 @@ class Controller:
             await member.start()
             pools = await self._pools(client, job)
             claims = ShardClaims(client, job.job, self.name, lease)
-            runner = ShardRunner(job, dataset, pools)
+            window = TrainingWindow(
+                client,
+                job.job,
+                pools.trainer.directory,
+                job.data.shard_size * job.sampling.n,
+                job.algorithm.max_staleness,
+            )
+            runner = ShardRunner(job, dataset, pools, window)
             log.info("%s working on job %s", self.name, job.job)
             await self._drive(client, job, claims, runner, member)
         finally:
@@ -189,7 +197,7 @@ class Controller:
         try:
             kv = await client.get(keys.shard(self.cfg.job, epoch, idx).encode())
             ref = decode_shard(kv.value).ref if kv is not None else {}
-            outcome = await runner.run(epoch, idx, ref)
+            outcome = await runner.run(epoch, idx, ref, claims.claim_revision(epoch, idx) or 0)
         except ShardFailed:
             self._count("failed")
             await self._etcd_retry(claims.release, epoch, idx)

@@ -23,6 +23,7 @@ from yatt.controller.dataset import PromptDataset, PromptRow
 from yatt.controller.experience import experience_tensors, shaped_rewards
 from yatt.controller.pool import Member, RolePool
 from yatt.controller.sample import Sample
+from yatt.controller.window import TrainingWindow
 from yatt.errors import AlreadyExists, FailedPrecondition, YattError
 from yatt.services.trainer.core import PushResult
 from yatt.services.trainer.experience import ExperienceHeader
@@ -48,6 +49,15 @@ class Pools:
         return pools + ([self.reference] if self.reference else [])
 
 
+@dataclass(frozen=True)
+class ShardSlot:
+    """A claimed shard: its id, epoch, and the revision of its claim (claims order by it)."""
+
+    shard_id: str
+    epoch: int
+    claim_revision: int
+
+
 @dataclass
 class ShardOutcome:
     """What happened to a shard; stats are stored with the shard's done state in etcd."""
@@ -64,11 +74,18 @@ def trainer_version(pools: Pools) -> int | None:
 class ShardRunner:
     """Runs shards of one job; one instance serves every shard a controller drives."""
 
-    def __init__(self, job: JobConfig, dataset: PromptDataset, pools: Pools) -> None:
+    def __init__(
+        self,
+        job: JobConfig,
+        dataset: PromptDataset,
+        pools: Pools,
+        window: TrainingWindow | None = None,
+    ) -> None:
         self.job = job
         self.dataset = dataset
         self.pools = pools
         self.settings = job.controller
+        self.window = window
 
     async def _min_version(self) -> int:
         """The oldest weight version rollout may sample with (waits for a trainer to exist)."""
@@ -82,8 +99,11 @@ class ShardRunner:
         """Times one stage of a shard into yatt_controller_stage_seconds."""
         return metrics.STAGE_LATENCY.labels(self.job.job, stage).time()
 
-    async def _sample(self, rows: Sequence[PromptRow], seed: int) -> list[Sample]:
-        min_version = await self._min_version()
+    async def _sample(self, rows: Sequence[PromptRow], seed: int, slot: ShardSlot) -> list[Sample]:
+        if self.window is not None:  # waits until the trainer can still train this shard
+            min_version = await self.window.wait(slot.shard_id, slot.claim_revision)
+        else:
+            min_version = await self._min_version()
 
         def fresh(info: Member) -> bool:
             return isinstance(info, RolloutMember) and info.weight_version >= min_version
@@ -109,10 +129,10 @@ class ShardRunner:
                 sample.components.update({f"{route.role}.{k}": v for k, v in components.items()})
 
     async def _sample_and_score(
-        self, rows: Sequence[PromptRow], seed: int
+        self, rows: Sequence[PromptRow], seed: int, slot: ShardSlot
     ) -> tuple[list[Sample], dict[str, int]]:
         """Samples and scores rows; with dynamic sampling, re-samples zero-variance groups."""
-        samples = await self._sample(rows, seed)
+        samples = await self._sample(rows, seed, slot)
         await self._score(samples)
         stats = {"refills": 0, "groups_dropped": 0}
         algo = self.job.algorithm
@@ -124,7 +144,7 @@ class ShardRunner:
                 break
             stats["refills"] += 1
             again = [rows[g] for g in sorted(useless)]
-            fresh = await self._sample(again, seed + 7919 * (refill + 1))
+            fresh = await self._sample(again, seed + 7919 * (refill + 1), slot)
             await self._score(fresh)
             for sample in fresh:  # map group index back to the shard's numbering
                 sample.group = rows.index(again[sample.group])
@@ -143,54 +163,64 @@ class ShardRunner:
         keep = useful_group_mask(rewards, groups)
         return {s.group for s, k in zip(samples, keep.tolist(), strict=True) if not k}
 
-    async def run(self, epoch: int, idx: int, ref: dict[str, Any]) -> ShardOutcome:
-        """Drives the shard until the trainer holds it; re-samples when it was too stale."""
+    async def run(
+        self, epoch: int, idx: int, ref: dict[str, Any], claim_revision: int = 0
+    ) -> ShardOutcome:
+        """Drives the shard until the trainer holds it; re-samples when it was too stale.
+
+        Re-sampling is scheduling, never a failure: the training window makes it rare, and a
+        shard refused as stale waits for the weights to move and tries again for as long as
+        its claim lasts.
+        """
         started = time.monotonic()
         rows = await asyncio.to_thread(self.dataset.rows, ref["start"], ref["end"])
-        shard_id = f"{epoch}/{idx}"
-        for attempt in range(self.settings.max_rerolls + 1):
+        slot = ShardSlot(f"{epoch}/{idx}", epoch, claim_revision)
+        attempt = 0
+        while True:
             seed = self.job.seed + epoch * 1_000_003 + idx * 1_009 + attempt
             try:
-                result = await self._attempt(shard_id, epoch, rows, seed)
+                result = await self._attempt(slot, rows, seed)
+                break
             except AlreadyExists:
-                log.info("shard %s was already applied; marking done", shard_id)
+                log.info("shard %s was already applied; marking done", slot.shard_id)
                 return ShardOutcome({"already_applied": True})
             except FailedPrecondition as exc:
                 # Sampled with weights the trainer no longer accepts, or rollout lags the
-                # version asked for: wait a moment for weights to move, sample again.
-                log.info("shard %s: %s; re-sampling", shard_id, exc)
-                await asyncio.sleep(self.settings.backoff_s)
-                continue
+                # version asked for: wait for weights to move, sample again.
+                attempt += 1
+                log.log(
+                    logging.WARNING if attempt % 10 == 0 else logging.INFO,
+                    "shard %s: %s; re-sampling (attempt %d)", slot.shard_id, exc, attempt + 1,
+                )  # fmt: skip
+                metrics.REROLLS.labels(self.job.job).inc()
+                await asyncio.sleep(min(self.settings.backoff_s * 2 ** min(attempt, 5), 5.0))
             except YattError as exc:
-                raise ShardFailed(f"shard {shard_id}: {type(exc).__name__}: {exc}") from None
-            samples, stats, version, reply = result
-            if reply is None:  # dynamic sampling dropped every group: nothing to train on
-                return ShardOutcome({**stats, "samples": 0, "pushed": False})
-            rewards = shaped_rewards(samples, self.job)
-            return ShardOutcome(
-                {
-                    **stats,
-                    "samples": len(samples),
-                    "reward_mean": float(rewards.mean()),
-                    "weight_version": version,
-                    "rerolls": attempt,
-                    "tokens": sum(len(s.token_ids) for s in samples),
-                    "seconds": time.monotonic() - started,
-                    "trainer_step": reply.step,
-                    "pushed": True,
-                }
-            )
-        raise ShardFailed(
-            f"shard {shard_id} still stale after {self.settings.max_rerolls} re-samples"
+                raise ShardFailed(f"shard {slot.shard_id}: {type(exc).__name__}: {exc}") from None
+        samples, stats, version, reply = result
+        if reply is None:  # dynamic sampling dropped every group: nothing to train on
+            return ShardOutcome({**stats, "samples": 0, "pushed": False, "rerolls": attempt})
+        rewards = shaped_rewards(samples, self.job)
+        return ShardOutcome(
+            {
+                **stats,
+                "samples": len(samples),
+                "reward_mean": float(rewards.mean()),
+                "weight_version": version,
+                "rerolls": attempt,
+                "tokens": sum(len(s.token_ids) for s in samples),
+                "seconds": time.monotonic() - started,
+                "trainer_step": reply.step,
+                "pushed": True,
+            }
         )
 
     async def _attempt(
-        self, shard_id: str, epoch: int, rows: list[PromptRow], seed: int
+        self, slot: ShardSlot, rows: list[PromptRow], seed: int
     ) -> tuple[list[Sample], dict[str, int], int, PushResult | None]:
         """One pass: sample, score, reference, push (no push if dynamic sampling dropped all)."""
-        samples, stats = await self._sample_and_score(rows, seed)
+        samples, stats = await self._sample_and_score(rows, seed, slot)
         if not samples:
-            log.info("shard %s: every group dropped by dynamic sampling", shard_id)
+            log.info("shard %s: every group dropped by dynamic sampling", slot.shard_id)
             return [], stats, -1, None
         if self.pools.reference is not None:
             with self._stage("reference"):
@@ -201,8 +231,8 @@ class ShardRunner:
         version = min(s.weight_version for s in samples)
         header = ExperienceHeader(
             job=self.job.job,
-            shard_id=shard_id,
-            epoch=epoch,
+            shard_id=slot.shard_id,
+            epoch=slot.epoch,
             weight_version=version,
             num_samples=len(samples),
             metadata={"controller_stats": stats},

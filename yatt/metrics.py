@@ -85,6 +85,11 @@ STAGE_LATENCY = Histogram(
     ["job", "stage"],
     buckets=STAGE_BUCKETS,
 )
+REROLLS = Counter(
+    "yatt_controller_rerolls_total",
+    "Shards sampled again because the trainer refused them as too stale.",
+    ["job"],
+)
 SHARDS_IN_FLIGHT = Gauge("yatt_controller_shards_in_flight", "Shards being driven now.", ["job"])
 
 

@@ -149,6 +149,8 @@ class TrainerProcess:
             acked=dict(pusher.acked) if pusher is not None else {},
             weight_transports=dict(pusher.transports) if pusher is not None else {},
             capabilities={"critic": self.cfg.critic.kind != "none"},
+            pending_samples=s.pending_samples,
+            global_batch_samples=self.cfg.deepspeed.global_batch_samples,
         )
 
 

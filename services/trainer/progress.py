@@ -16,7 +16,8 @@ from yatt.services.trainer.runner import TrainerRunner
 
 
 class ProgressPublisher:
-    """Also re-publishes the member value after a step (its metrics and acks changed)."""
+    """Also re-publishes the member value after each push (its pending samples, and after a
+    step its metrics and acks, changed)."""
 
     def __init__(
         self,
@@ -27,15 +28,25 @@ class ProgressPublisher:
     ) -> None:
         self._etcd, self._runner, self._registration = etcd, runner, registration
         self._key = keys.trainer(job).encode()
-        self._unsubscribe: Callable[[], None] = lambda: None
+        self._unsubscribe: list[Callable[[], None]] = []
 
     async def __aenter__(self) -> ProgressPublisher:
         await self.publish()
-        self._unsubscribe = self._runner.on_step(self.publish)
+        self._unsubscribe = [
+            self._runner.on_step(self.publish),
+            self._runner.on_push(self.refresh_member),
+        ]
         return self
 
     async def __aexit__(self, *_exc: object) -> None:
-        self._unsubscribe()
+        for unsubscribe in self._unsubscribe:
+            unsubscribe()
+
+    async def refresh_member(self, result: PushResult) -> None:
+        """After a push that did not step: the member value's pending_samples moved."""
+        if self._registration is not None and not result.stepped:
+            with contextlib.suppress(Exception):
+                await self._registration.refresh()
 
     async def publish(self, _result: PushResult | None = None) -> None:
         """Best effort: etcd away only delays the next update."""

@@ -33,6 +33,7 @@ class TrainerRunner:
         )
         self.publisher = WeightPublisher(self._snapshot, lambda: self.core.version)
         self._on_step: list[Callable[[PushResult], Any]] = []
+        self._on_push: list[Callable[[PushResult], Any]] = []
         # Where a registered trainer finds its job's algorithm (None: not known yet).
         self.algorithm_source: Callable[[], Awaitable[AlgorithmSpec | None]] | None = None
 
@@ -40,6 +41,11 @@ class TrainerRunner:
         """callback(result) on the event loop after each step; returns what unsubscribes it."""
         self._on_step.append(callback)
         return lambda: self._on_step.remove(callback)
+
+    def on_push(self, callback: Callable[[PushResult], Any]) -> Callable[[], None]:
+        """callback(result) after each accepted push, stepped or not; returns its unsubscribe."""
+        self._on_push.append(callback)
+        return lambda: self._on_push.remove(callback)
 
     async def _call(self, fn: Callable[..., T], *args: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
@@ -63,7 +69,17 @@ class TrainerRunner:
 
     async def push(self, exp: Experience) -> PushResult:
         await self.configure()  # the core refuses with UNAVAILABLE while there is none
-        return await self._after(await self._call(self.core.push, exp))
+        # Shielded: a caller that goes away (killed controller, deadline) must not cut off what
+        # follows a step it filled: the new version's publication and its push to rollout.
+        return await asyncio.shield(self._push(exp))
+
+    async def _push(self, exp: Experience) -> PushResult:
+        result = await self._call(self.core.push, exp)
+        for callback in self._on_push:
+            out = callback(result)
+            if asyncio.iscoroutine(out):
+                await out
+        return await self._after(result)
 
     async def flush(self) -> PushResult:
         """Steps with whatever is pending (the job is done); stepped=False if nothing was."""

@@ -45,6 +45,9 @@ class TrainerMember(ServiceMember):
     weight_transports: dict[str, str] = field(default_factory=dict)  # instance -> transport used
     # What this trainer can run, checked against a job's algorithm at submission: "critic".
     capabilities: dict[str, bool] = field(default_factory=dict)
+    # Where the next step stands, so controllers start only shards it can still train in time.
+    pending_samples: int = 0
+    global_batch_samples: int = 0
 
 
 @dataclass(frozen=True, kw_only=True)
