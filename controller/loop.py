@@ -97,11 +97,7 @@ class Controller:
             pools = await self._pools(client, job)
             claims = ShardClaims(client, job.job, self.name, lease)
             window = TrainingWindow(
-                client,
-                job.job,
-                pools.trainer.directory,
-                job.data.shard_size * job.sampling.n,
-                job.algorithm.max_staleness,
+                client, job.job, lease, pools.trainer.directory, job.algorithm.max_staleness
             )
             runner = ShardRunner(job, dataset, pools, window)
             log.info("%s working on job %s", self.name, job.job)
@@ -197,7 +193,7 @@ class Controller:
         try:
             kv = await client.get(keys.shard(self.cfg.job, epoch, idx).encode())
             ref = decode_shard(kv.value).ref if kv is not None else {}
-            outcome = await runner.run(epoch, idx, ref, claims.claim_revision(epoch, idx) or 0)
+            outcome = await runner.run(epoch, idx, ref)
         except ShardFailed:
             self._count("failed")
             await self._etcd_retry(claims.release, epoch, idx)

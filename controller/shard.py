@@ -51,11 +51,11 @@ class Pools:
 
 @dataclass(frozen=True)
 class ShardSlot:
-    """A claimed shard: its id, epoch, and the revision of its claim (claims order by it)."""
+    """A claimed shard: its id ("epoch/idx"), epoch and index."""
 
     shard_id: str
     epoch: int
-    claim_revision: int
+    idx: int
 
 
 @dataclass
@@ -99,12 +99,7 @@ class ShardRunner:
         """Times one stage of a shard into yatt_controller_stage_seconds."""
         return metrics.STAGE_LATENCY.labels(self.job.job, stage).time()
 
-    async def _sample(self, rows: Sequence[PromptRow], seed: int, slot: ShardSlot) -> list[Sample]:
-        if self.window is not None:  # waits until the trainer can still train this shard
-            min_version = await self.window.wait(slot.shard_id, slot.claim_revision)
-        else:
-            min_version = await self._min_version()
-
+    async def _sample(self, rows: Sequence[PromptRow], seed: int, min_version: int) -> list[Sample]:
         def fresh(info: Member) -> bool:
             return isinstance(info, RolloutMember) and info.weight_version >= min_version
 
@@ -129,10 +124,10 @@ class ShardRunner:
                 sample.components.update({f"{route.role}.{k}": v for k, v in components.items()})
 
     async def _sample_and_score(
-        self, rows: Sequence[PromptRow], seed: int, slot: ShardSlot
+        self, rows: Sequence[PromptRow], seed: int, min_version: int
     ) -> tuple[list[Sample], dict[str, int]]:
         """Samples and scores rows; with dynamic sampling, re-samples zero-variance groups."""
-        samples = await self._sample(rows, seed, slot)
+        samples = await self._sample(rows, seed, min_version)
         await self._score(samples)
         stats = {"refills": 0, "groups_dropped": 0}
         algo = self.job.algorithm
@@ -144,7 +139,7 @@ class ShardRunner:
                 break
             stats["refills"] += 1
             again = [rows[g] for g in sorted(useless)]
-            fresh = await self._sample(again, seed + 7919 * (refill + 1), slot)
+            fresh = await self._sample(again, seed + 7919 * (refill + 1), min_version)
             await self._score(fresh)
             for sample in fresh:  # map group index back to the shard's numbering
                 sample.group = rows.index(again[sample.group])
@@ -153,6 +148,16 @@ class ShardRunner:
         stats["groups_dropped"] = len(useless)
         kept = [s for s in samples if s.group not in useless]
         return sorted(kept, key=lambda s: (s.group, s.index)), stats
+
+    def _check_not_doomed(self, slot: ShardSlot, version: int) -> None:
+        """Refuses now, before reference and push, a shard the trainer has already moved past."""
+        newest = trainer_version(self.pools)
+        staleness = self.job.algorithm.max_staleness
+        if newest is not None and version < newest - staleness:
+            raise FailedPrecondition(
+                f"shard {slot.shard_id} was sampled with version {version}, the trainer is "
+                f"already at {newest} (max_staleness {staleness}): dropped before reference"
+            )
 
     @staticmethod
     def _useless_groups(samples: list[Sample]) -> set[int]:
@@ -163,9 +168,7 @@ class ShardRunner:
         keep = useful_group_mask(rewards, groups)
         return {s.group for s, k in zip(samples, keep.tolist(), strict=True) if not k}
 
-    async def run(
-        self, epoch: int, idx: int, ref: dict[str, Any], claim_revision: int = 0
-    ) -> ShardOutcome:
+    async def run(self, epoch: int, idx: int, ref: dict[str, Any]) -> ShardOutcome:
         """Drives the shard until the trainer holds it; re-samples when it was too stale.
 
         Re-sampling is scheduling, never a failure: the training window makes it rare, and a
@@ -174,7 +177,7 @@ class ShardRunner:
         """
         started = time.monotonic()
         rows = await asyncio.to_thread(self.dataset.rows, ref["start"], ref["end"])
-        slot = ShardSlot(f"{epoch}/{idx}", epoch, claim_revision)
+        slot = ShardSlot(f"{epoch}/{idx}", epoch, idx)
         attempt = 0
         while True:
             seed = self.job.seed + epoch * 1_000_003 + idx * 1_009 + attempt
@@ -217,18 +220,34 @@ class ShardRunner:
     async def _attempt(
         self, slot: ShardSlot, rows: list[PromptRow], seed: int
     ) -> tuple[list[Sample], dict[str, int], int, PushResult | None]:
-        """One pass: sample, score, reference, push (no push if dynamic sampling dropped all)."""
-        samples, stats = await self._sample_and_score(rows, seed, slot)
+        """One pass: sample, score, reference, push (no push if dynamic sampling dropped all).
+
+        With a training window the pass starts only when the trainer can still train the shard,
+        and it counts as ahead of later shards until its push is answered.
+        """
+        if self.window is None:
+            return await self._pass(slot, rows, seed, await self._min_version())
+        min_version = await self.window.enter(slot.epoch, slot.idx, len(rows) * self.job.sampling.n)
+        try:
+            return await self._pass(slot, rows, seed, min_version)
+        finally:
+            await asyncio.shield(self.window.leave(slot.epoch, slot.idx))
+
+    async def _pass(
+        self, slot: ShardSlot, rows: list[PromptRow], seed: int, min_version: int
+    ) -> tuple[list[Sample], dict[str, int], int, PushResult | None]:
+        samples, stats = await self._sample_and_score(rows, seed, min_version)
         if not samples:
             log.info("shard %s: every group dropped by dynamic sampling", slot.shard_id)
             return [], stats, -1, None
+        version = min(s.weight_version for s in samples)
+        self._check_not_doomed(slot, version)
         if self.pools.reference is not None:
             with self._stage("reference"):
                 refs = await calls.reference_logprobs(self.pools.reference, samples, self.settings)
             for sample, values in zip(samples, refs, strict=True):
                 sample.ref_logprobs = values
         tensors = await asyncio.to_thread(experience_tensors, samples, self.job)
-        version = min(s.weight_version for s in samples)
         header = ExperienceHeader(
             job=self.job.job,
             shard_id=slot.shard_id,

@@ -1,18 +1,20 @@
 """The training window: start sampling a shard only when the trainer can still train it.
 
 The trainer trains a shard in the step that consumes it and refuses it when that step's version
-is more than `max_staleness` past the weights it was sampled with. Every shard claimed before
-this one (by any controller) and the samples already pending in the trainer are consumed first,
-so this shard is trained at about
+is more than `max_staleness` past the weights it was sampled with. Shards finish in any order
+(a slow reward instance, a refill), so any shard already being sampled may reach the trainer
+first: counting those and the samples already pending, this shard is trained at the latest at
 
-    version + (pending + samples of older claims) // global_batch
+    version + (pending + samples being sampled by others) // global_batch
 
-The gate waits until that is within the staleness window, then samples with the weights the
-shard will be judged against: at least (version it will be trained at) - max_staleness. The
-oldest claim always passes (nothing is ahead of it and pending < global_batch), so the job
-cannot stall on itself; the estimate errs late (an older claim may already be pending), which
-only delays a shard. Without it, two controllers with three shards in flight each kept three
-global batches moving under `max_staleness: 1`, and most late shards were refused and re-sampled.
+A shard starts only when that is within the staleness window, and then samples with the weights
+it will be judged against. It announces itself under `keys.sampling` (bound to the
+controller's lease, so a dead controller's entries vanish) until its push is answered. The
+count errs late (two controllers may start at once, a pushed shard is briefly counted twice),
+which at worst delays a shard or costs one re-sample; a shard with nothing ahead of it always
+starts (pending < global_batch), so the job cannot stall on itself. Without the window, two
+controllers with three shards in flight each kept three global batches moving under
+`max_staleness: 1`, and most late shards were refused and re-sampled.
 """
 
 from __future__ import annotations
@@ -25,8 +27,11 @@ from dataclasses import dataclass
 import aetcd
 
 from yatt import keys
+from yatt.codec.meta import pack, unpack
 from yatt.contracts import TrainerMember
+from yatt.coordination.client import lease_id_of
 from yatt.coordination.discovery import RoleDirectory
+from yatt.coordination.lease import SessionLease
 
 log = logging.getLogger(__name__)
 
@@ -60,46 +65,51 @@ def min_version_to_sample(
 
 
 class TrainingWindow:
-    """Gates the sampling of this controller's claimed shards (see the module docstring)."""
+    """Admits this controller's claimed shards into sampling (see the module docstring)."""
 
     def __init__(
         self,
         client: aetcd.Client,
         job: str,
+        lease: SessionLease,
         trainers: RoleDirectory,
-        samples_per_shard: int,
         max_staleness: int,
         poll_s: float = 0.1,
     ) -> None:
-        self.client, self.job, self.trainers = client, job, trainers
-        self.samples_per_shard = samples_per_shard
+        self.client, self.job, self.lease, self.trainers = client, job, lease, trainers
         self.max_staleness = max_staleness
         self.poll_s = poll_s
 
-    async def samples_ahead(self, claim_revision: int) -> int:
-        """Samples of shards claimed before ours and not done yet (their claims still exist)."""
-        claims = await self.client.get_prefix(keys.claims_prefix(self.job).encode())
-        older = sum(1 for kv in claims if 0 < kv.create_revision < claim_revision)
-        return older * self.samples_per_shard
+    async def samples_ahead(self, key: bytes) -> int:
+        """Samples of the shards being sampled now, other than this one."""
+        found = await self.client.get_prefix(keys.sampling_prefix(self.job).encode())
+        return sum(int(unpack(kv.value, default=0) or 0) for kv in found if kv.key != key)
 
-    async def wait(self, shard_id: str, claim_revision: int) -> int:
-        """Waits until the shard fits the window; returns the min weight version to sample with."""
+    async def enter(self, epoch: int, idx: int, samples: int) -> int:
+        """Waits until the shard fits, announces it; returns the min weight version to sample."""
+        key = keys.sampling(self.job, epoch, idx).encode()
         waited = False
         while True:
             trainer = trainer_view(self.trainers.members().values())
-            if trainer is None:  # an older trainer that does not publish its batch: no gate
+            if trainer is None:  # a trainer that does not publish its batch: no gate
                 return 0
-            ahead = await self.samples_ahead(claim_revision)
+            ahead = await self.samples_ahead(key)
             min_version = min_version_to_sample(trainer, ahead, self.max_staleness)
             if min_version is not None:
-                if waited:
-                    log.debug("shard %s enters the training window", shard_id)
+                await self.client.put(key, pack(samples), lease=lease_id_of(self.lease))
                 return min_version
             if not waited:
                 log.debug(
-                    "shard %s waits: %d samples ahead, trainer at v%d with %d pending of %d",
-                    shard_id, ahead, trainer.weight_version, trainer.pending_samples,
+                    "shard %d/%d waits: %d samples ahead, trainer at v%d with %d pending of %d",
+                    epoch, idx, ahead, trainer.weight_version, trainer.pending_samples,
                     trainer.global_batch_samples,
                 )  # fmt: skip
                 waited = True
             await asyncio.sleep(self.poll_s)
+
+    async def leave(self, epoch: int, idx: int) -> None:
+        """The shard's push was answered (or it was given up): it no longer counts as ahead."""
+        try:
+            await self.client.delete(keys.sampling(self.job, epoch, idx).encode())
+        except Exception as exc:  # etcd away: the lease takes the key with it in the end
+            log.debug("sampling key of shard %d/%d not removed: %s", epoch, idx, exc)

@@ -30,6 +30,16 @@ def claims_prefix(job: str) -> str:
     return f"{ROOT}/{job}/claims/"
 
 
+def sampling_prefix(job: str) -> str:
+    return f"{ROOT}/{job}/sampling/"
+
+
+def sampling(job: str, epoch: int, idx: int) -> str:
+    """A shard being sampled and not yet pushed (value: its samples), bound to the controller's
+    lease: what the training window counts as ahead of a shard that wants to start."""
+    return f"{ROOT}/{job}/sampling/{epoch}/{idx}"
+
+
 def claim(job: str, epoch: int, idx: int) -> str:
     """Owner controller of a shard, bound to the owner's lease."""
     return f"{ROOT}/{job}/claims/{epoch}/{idx}"

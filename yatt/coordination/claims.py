@@ -87,11 +87,6 @@ class ShardClaims:
         """(epoch, idx) of the shards this object claimed and has not finished or released."""
         return set(self._held)
 
-    def claim_revision(self, epoch: int, idx: int) -> int | None:
-        """The etcd revision that created our claim (claims order by it), None if not held."""
-        held = self._held.get((epoch, idx))
-        return None if held is None else held.claim_revision
-
     def _claim_value(self, lease_id: int) -> bytes:
         return pack({"owner": self.owner, "lease": lease_id})
 
