@@ -1,19 +1,18 @@
 """The training window: start sampling a shard only when the trainer can still train it.
 
 The trainer trains a shard in the step that consumes it and refuses it when that step's version
-is more than `max_staleness` past the weights it was sampled with. Shards finish in any order
-(a slow reward instance, a refill), so any shard already being sampled may reach the trainer
-first: counting those and the samples already pending, this shard is trained at the latest at
+is more than `max_staleness` past the weights it was sampled with. Shards finish in any order (a
+slow reward instance, a refill), so any shard in flight may reach the trainer before any other.
+A new shard starts only when neither it nor any shard already in flight could then be consumed
+too late, counting the trainer's pending samples and every other shard in flight as ahead; it
+samples with the trainer's current weights. Each shard in flight is announced under
+`keys.sampling` (its samples and the weights it sampled with, bound to the controller's lease,
+so a dead controller's entries vanish) until its push is answered.
 
-    version + (pending + samples being sampled by others) // global_batch
-
-A shard starts only when that is within the staleness window, and then samples with the weights
-it will be judged against. It announces itself under `keys.sampling` (bound to the
-controller's lease, so a dead controller's entries vanish) until its push is answered. The
-count errs late (two controllers may start at once, a pushed shard is briefly counted twice),
-which at worst delays a shard or costs one re-sample; a shard with nothing ahead of it always
-starts (pending < global_batch), so the job cannot stall on itself. Without the window, two
-controllers with three shards in flight each kept three global batches moving under
+The count errs late (two controllers may start at once, a pushed shard is briefly counted
+twice), which at worst delays a shard or costs one re-sample; a shard with nothing in flight
+always starts (pending < global_batch), so the job cannot stall on itself. Without the window,
+two controllers with three shards in flight each kept three global batches moving under
 `max_staleness: 1`, and most late shards were refused and re-sampled.
 """
 
@@ -27,7 +26,7 @@ from dataclasses import dataclass
 import aetcd
 
 from yatt import keys
-from yatt.codec.meta import pack, unpack
+from yatt.codec.meta import pack, unpack_map
 from yatt.contracts import TrainerMember
 from yatt.coordination.client import lease_id_of
 from yatt.coordination.discovery import RoleDirectory
@@ -54,14 +53,36 @@ def trainer_view(members: Iterable[object]) -> TrainerView | None:
     return TrainerView(newest.weight_version, newest.pending_samples, newest.global_batch_samples)
 
 
+@dataclass(frozen=True)
+class InFlight:
+    """A shard being sampled: how many samples, and the oldest weights it may have used."""
+
+    samples: int
+    min_version: int
+
+
 def min_version_to_sample(
-    trainer: TrainerView, samples_ahead: int, max_staleness: int
+    trainer: TrainerView, in_flight: list[InFlight], samples: int, max_staleness: int
 ) -> int | None:
-    """The oldest weights a shard may be sampled with, or None while it would arrive too late."""
-    steps_before = (trainer.pending_samples + samples_ahead) // trainer.global_batch_samples
-    if steps_before > max_staleness:
+    """The weights a new shard must be sampled with, or None while starting it now would make
+    it, or a shard already in flight, reach the trainer too late.
+
+    Any shard may be pushed before any other, so a shard is consumed after at most the pending
+    samples and every other shard in flight, and trained at the version after those steps.
+    """
+    version, pending, batch = (
+        trainer.weight_version,
+        trainer.pending_samples,
+        trainer.global_batch_samples,
+    )
+    total = sum(f.samples for f in in_flight)
+    if (pending + total) // batch > max_staleness:
         return None
-    return max(0, trainer.weight_version + steps_before - max_staleness)
+    for other in in_flight:
+        steps_before = (pending + total - other.samples + samples) // batch
+        if version + steps_before > other.min_version + max_staleness:
+            return None
+    return version
 
 
 class TrainingWindow:
@@ -80,10 +101,15 @@ class TrainingWindow:
         self.max_staleness = max_staleness
         self.poll_s = poll_s
 
-    async def samples_ahead(self, key: bytes) -> int:
-        """Samples of the shards being sampled now, other than this one."""
+    async def in_flight(self, key: bytes) -> list[InFlight]:
+        """The shards being sampled now, other than this one."""
         found = await self.client.get_prefix(keys.sampling_prefix(self.job).encode())
-        return sum(int(unpack(kv.value, default=0) or 0) for kv in found if kv.key != key)
+        out = []
+        for kv in found:
+            if kv.key != key:
+                entry = unpack_map(kv.value, what="sampling entry")
+                out.append(InFlight(int(entry.get("samples", 0)), int(entry.get("min_version", 0))))
+        return out
 
     async def enter(self, epoch: int, idx: int, samples: int) -> int:
         """Waits until the shard fits, announces it; returns the min weight version to sample."""
@@ -93,15 +119,16 @@ class TrainingWindow:
             trainer = trainer_view(self.trainers.members().values())
             if trainer is None:  # a trainer that does not publish its batch: no gate
                 return 0
-            ahead = await self.samples_ahead(key)
-            min_version = min_version_to_sample(trainer, ahead, self.max_staleness)
+            in_flight = await self.in_flight(key)
+            min_version = min_version_to_sample(trainer, in_flight, samples, self.max_staleness)
             if min_version is not None:
-                await self.client.put(key, pack(samples), lease=lease_id_of(self.lease))
+                entry = pack({"samples": samples, "min_version": min_version})
+                await self.client.put(key, entry, lease=lease_id_of(self.lease))
                 return min_version
             if not waited:
                 log.debug(
-                    "shard %d/%d waits: %d samples ahead, trainer at v%d with %d pending of %d",
-                    epoch, idx, ahead, trainer.weight_version, trainer.pending_samples,
+                    "shard %d/%d waits: %d shards in flight, trainer at v%d with %d pending of %d",
+                    epoch, idx, len(in_flight), trainer.weight_version, trainer.pending_samples,
                     trainer.global_batch_samples,
                 )  # fmt: skip
                 waited = True

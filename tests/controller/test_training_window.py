@@ -1,35 +1,44 @@
-"""The training window's arithmetic, against hand-computed cases: when a shard may start and
-which weights it must be sampled with, given the trainer's version, its pending samples, its
-global batch, and the samples of shards claimed before it."""
+"""The training window's rule, against hand-computed cases: when a shard may start, given the
+trainer's version, its pending samples and global batch (128 here), and the shards in flight,
+any of which may reach the trainer first."""
 
 from __future__ import annotations
 
 import pytest
 
 from yatt.contracts import RolloutMember, TrainerMember
-from yatt.controller.window import TrainerView, min_version_to_sample, trainer_view
+from yatt.controller.window import InFlight, TrainerView, min_version_to_sample, trainer_view
 
 pytestmark = pytest.mark.unit
 
 
+def at(version: int, pending: int) -> TrainerView:
+    return TrainerView(weight_version=version, pending_samples=pending, global_batch_samples=128)
+
+
 @pytest.mark.parametrize(
-    ("version", "pending", "ahead", "staleness", "expected"),
+    ("trainer", "in_flight", "staleness", "expected"),
     [
-        (5, 0, 0, 1, 4),  # nothing ahead: trained at v5, may be sampled with v4
-        (5, 64, 0, 1, 4),  # half a batch pending: still the current step
-        (5, 64, 64, 1, 5),  # one batch ahead: trained at v6, so sampled with >= v5
-        (5, 64, 128, 1, 5),  # 192 ahead: trained at v6 (one full step first)
-        (5, 64, 192, 1, None),  # 256 ahead: trained at v7, two versions past v5: wait
-        (5, 0, 64, 0, 5),  # on-policy: both halves of one batch sample with v5
-        (5, 64, 64, 0, None),  # on-policy: the next batch must wait for v6
-        (0, 100, 0, 0, 0),  # the oldest claim always starts (pending < batch)
+        # Nothing in flight: a shard always starts, with the current weights (pending < batch).
+        (at(5, 0), [], 1, 5),
+        (at(5, 100), [], 0, 5),
+        # One batch in flight (2 x 64) under staleness 1: they may step once before us: fine.
+        (at(5, 0), [InFlight(64, 5), InFlight(64, 5)], 1, 5),
+        # 192 in flight + 64 pending: two steps could come before us: wait.
+        (at(5, 64), [InFlight(64, 5)] * 3, 1, None),
+        # On-policy: the other half of this batch may start; a third shard may not.
+        (at(5, 0), [InFlight(64, 5)], 0, 5),
+        (at(5, 0), [InFlight(64, 5), InFlight(64, 5)], 0, None),
+        # A shard in flight since v4 with the trainer at v5 (staleness 1): starting one more
+        # whose samples could complete a batch ahead of it would push it to v6: wait.
+        (at(5, 64), [InFlight(64, 4)], 1, None),
+        (at(5, 0), [InFlight(64, 4)], 1, 5),
     ],
 )
 def test_min_version_to_sample(
-    version: int, pending: int, ahead: int, staleness: int, expected: int | None
+    trainer: TrainerView, in_flight: list[InFlight], staleness: int, expected: int | None
 ) -> None:
-    trainer = TrainerView(weight_version=version, pending_samples=pending, global_batch_samples=128)
-    assert min_version_to_sample(trainer, ahead, staleness) == expected
+    assert min_version_to_sample(trainer, in_flight, 64, staleness) == expected
 
 
 def test_trainer_view_takes_the_newest_trainer_that_publishes_its_batch() -> None:
