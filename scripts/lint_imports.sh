@@ -4,4 +4,4 @@
 set -euo pipefail
 repo="$(cd "$(dirname "$0")/.." && pwd)"
 exec bash "$repo/scripts/in_package_view.sh" \
-  "$repo/.venv/bin/lint-imports" --config "$repo/pyproject.toml" --no-cache "$@"
+  "$repo/.venv/bin/lint-imports" "$repo/pyproject.toml" --no-cache "$@"
