@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from yatt import keys
-from yatt.codec.meta import pack
 from yatt.config.common import EtcdConfig
+from yatt.contracts import RewardMember
 from yatt.coordination import Membership, RoleDirectory
 from yatt.coordination.client import connect
 from yatt.errors import ConfigError, Unavailable
@@ -127,13 +127,14 @@ async def test_membership_and_watch_over_tls_with_password_auth(
         )  # fmt: skip
         client = await connect(cfg)
         try:
-            holder = Membership(client, keys.member("job", "reward", "r0"), pack({"n": 1}), 2)
+            first, second = RewardMember(functions=["f1"]), RewardMember(functions=["f2"])
+            holder = Membership(client, keys.member("job", "reward", "r0"), first.encode(), 2)
             await holder.start(timeout=10)
             async with RoleDirectory(client, "job", "reward") as directory:
-                assert (await directory.wait_for(1, timeout=5))["r0"] == {"n": 1}
+                assert (await directory.wait_for(1, timeout=5))["r0"] == first
                 await asyncio.sleep(3)  # past the TTL: only keep-alives keep r0 alive
-                await holder.update(pack({"n": 2}))
-                await directory.wait_until(lambda m: m.get("r0") == {"n": 2}, timeout=5)
+                await holder.update(second.encode())
+                await directory.wait_until(lambda m: m.get("r0") == second, timeout=5)
             await holder.stop()
         finally:
             await client.close()
