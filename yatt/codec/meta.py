@@ -15,7 +15,8 @@ MAX_ITEMS = 1 << 17  # elements of one array, or pairs of one map
 
 
 def pack(obj: Any) -> bytes:
-    return msgpack.packb(obj, use_bin_type=True)
+    data: bytes = msgpack.packb(obj, use_bin_type=True)
+    return data
 
 
 def unpack(data: bytes, *, what: str = "metadata", default: Any = None) -> Any:

@@ -108,4 +108,5 @@ def load_config(
 
 def dump_config(cfg: ConfigModel) -> str:
     """The resolved config as YAML, written into run directories and etcd."""
-    return yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False)
+    text: str = yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False)
+    return text

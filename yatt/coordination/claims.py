@@ -111,7 +111,7 @@ class ShardClaims:
         if ok:
             revision = responses[0].response_put.header.revision
             self._held[(epoch, idx)] = HeldClaim(value, revision, current.mod_revision, shard)
-        return ok
+        return bool(ok)
 
     async def claim_next(self, epoch: int) -> int | None:
         """Claims some pending unclaimed shard of epoch; None when there is none left to claim."""
@@ -154,7 +154,7 @@ class ShardClaims:
         self._held.pop((epoch, idx), None)
         if not ok:
             log.warning("shard %s/%s: claim lost before done; not marked", epoch, idx)
-        return ok
+        return bool(ok)
 
     async def release(self, epoch: int, idx: int) -> bool:
         """Gives a claimed shard back (it stays pending); False if it was no longer ours."""
@@ -171,7 +171,7 @@ class ShardClaims:
             success=[tx.delete(claim_key)],
             failure=[],
         )
-        return ok
+        return bool(ok)
 
     async def _on_lease_lost(self, lease_id: int) -> None:
         if self._held:

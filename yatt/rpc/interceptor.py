@@ -66,7 +66,9 @@ def _over_limit(method: str, limit_s: float) -> DeadlineExceeded:
     )
 
 
-def _wrap_unary(behavior: Callable, gate: AdmissionGate, method: str, limit_s: float) -> Callable:
+def _wrap_unary(
+    behavior: Callable[..., Any], gate: AdmissionGate, method: str, limit_s: float
+) -> Callable[..., Any]:
     async def handler(request: Any, context: grpc.aio.ServicerContext) -> Any:
         timer = _CallTimer(gate.name, method)
         try:
@@ -90,7 +92,9 @@ def _wrap_unary(behavior: Callable, gate: AdmissionGate, method: str, limit_s: f
     return handler
 
 
-def _wrap_stream(behavior: Callable, gate: AdmissionGate, method: str, limit_s: float) -> Callable:
+def _wrap_stream(
+    behavior: Callable[..., Any], gate: AdmissionGate, method: str, limit_s: float
+) -> Callable[..., Any]:
     async def handler(request: Any, context: grpc.aio.ServicerContext) -> Any:
         timer = _CallTimer(gate.name, method)
         try:
