@@ -5,7 +5,8 @@ is more than `max_staleness` past the weights it was sampled with. Shards finish
 slow reward instance, a refill), so any shard in flight may reach the trainer before any other.
 A new shard starts only when neither it nor any shard already in flight could then be consumed
 too late, counting the trainer's pending samples and every other shard in flight as ahead; it
-samples with the trainer's current weights. Each shard in flight is announced under
+samples with weights no older than the version it could be trained at, less `max_staleness`.
+Each shard in flight is announced under
 `keys.sampling` (its samples and the weights it sampled with, bound to the controller's lease,
 so a dead controller's entries vanish) until its push is answered.
 
@@ -64,8 +65,8 @@ class InFlight:
 def min_version_to_sample(
     trainer: TrainerView, in_flight: list[InFlight], samples: int, max_staleness: int
 ) -> int | None:
-    """The weights a new shard must be sampled with, or None while starting it now would make
-    it, or a shard already in flight, reach the trainer too late.
+    """The oldest weights a new shard may be sampled with, or None while starting it now would
+    make it, or a shard already in flight, reach the trainer too late.
 
     Any shard may be pushed before any other, so a shard is consumed after at most the pending
     samples and every other shard in flight, and trained at the version after those steps.
@@ -76,13 +77,15 @@ def min_version_to_sample(
         trainer.global_batch_samples,
     )
     total = sum(f.samples for f in in_flight)
-    if (pending + total) // batch > max_staleness:
+    steps_before = (pending + total) // batch
+    if steps_before > max_staleness:
         return None
     for other in in_flight:
-        steps_before = (pending + total - other.samples + samples) // batch
-        if version + steps_before > other.min_version + max_staleness:
+        steps_before_other = (pending + total - other.samples + samples) // batch
+        if version + steps_before_other > other.min_version + max_staleness:
             return None
-    return version
+    # Trained at version + steps_before at the latest; later shards respect this bound too.
+    return max(0, version + steps_before - max_staleness)
 
 
 class TrainingWindow:

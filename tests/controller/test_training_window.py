@@ -19,10 +19,13 @@ def at(version: int, pending: int) -> TrainerView:
 @pytest.mark.parametrize(
     ("trainer", "in_flight", "staleness", "expected"),
     [
-        # Nothing in flight: a shard always starts, with the current weights (pending < batch).
-        (at(5, 0), [], 1, 5),
+        # Nothing in flight: a shard always starts (pending < batch), with weights at most
+        # max_staleness behind the current ones.
+        (at(5, 0), [], 1, 4),
         (at(5, 100), [], 0, 5),
-        # One batch in flight (2 x 64) under staleness 1: they may step once before us: fine.
+        (at(1, 0), [], 3, 0),
+        # One batch in flight (2 x 64) under staleness 1: they may step once before us, so we
+        # are trained at v6 at the latest and must sample with v5.
         (at(5, 0), [InFlight(64, 5), InFlight(64, 5)], 1, 5),
         # 192 in flight + 64 pending: two steps could come before us: wait.
         (at(5, 64), [InFlight(64, 5)] * 3, 1, None),
@@ -32,7 +35,7 @@ def at(version: int, pending: int) -> TrainerView:
         # A shard in flight since v4 with the trainer at v5 (staleness 1): starting one more
         # whose samples could complete a batch ahead of it would push it to v6: wait.
         (at(5, 64), [InFlight(64, 4)], 1, None),
-        (at(5, 0), [InFlight(64, 4)], 1, 5),
+        (at(5, 0), [InFlight(64, 4)], 1, 4),
     ],
 )
 def test_min_version_to_sample(
