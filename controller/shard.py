@@ -79,21 +79,13 @@ class ShardRunner:
         job: JobConfig,
         dataset: PromptDataset,
         pools: Pools,
-        window: TrainingWindow | None = None,
+        window: TrainingWindow,
     ) -> None:
         self.job = job
         self.dataset = dataset
         self.pools = pools
         self.settings = job.controller
         self.window = window
-
-    async def _min_version(self) -> int:
-        """The oldest weight version rollout may sample with (waits for a trainer to exist)."""
-        members = await self.pools.trainer.directory.wait_until(bool, self.settings.call_timeout_s)
-        newest = max(
-            m.weight_version if isinstance(m, TrainerMember) else 0 for m in members.values()
-        )
-        return max(0, newest - self.job.algorithm.max_staleness)
 
     def _stage(self, stage: str) -> Any:
         """Times one stage of a shard into yatt_controller_stage_seconds."""
@@ -222,11 +214,10 @@ class ShardRunner:
     ) -> tuple[list[Sample], dict[str, int], int, PushResult | None]:
         """One pass: sample, score, reference, push (no push if dynamic sampling dropped all).
 
-        With a training window the pass starts only when the trainer can still train the shard,
+        The pass starts only when the trainer can still train the shard (the training window),
         and it counts as ahead of later shards until its push is answered.
         """
-        if self.window is None:
-            return await self._pass(slot, rows, seed, await self._min_version())
+        await self.pools.trainer.directory.wait_until(bool, self.settings.call_timeout_s)
         min_version = await self.window.enter(slot.epoch, slot.idx, len(rows) * self.job.sampling.n)
         try:
             return await self._pass(slot, rows, seed, min_version)

@@ -119,9 +119,11 @@ class TrainingWindow:
         key = keys.sampling(self.job, epoch, idx).encode()
         waited = False
         while True:
-            trainer = trainer_view(self.trainers.members().values())
-            if trainer is None:  # a trainer that does not publish its batch: no gate
-                return 0
+            members = self.trainers.members().values()
+            trainer = trainer_view(members)
+            if trainer is None:  # a trainer that does not publish its batch: staleness alone
+                versions = [m.weight_version for m in members if isinstance(m, TrainerMember)]
+                return max(0, max(versions, default=0) - self.max_staleness)
             in_flight = await self.in_flight(key)
             min_version = min_version_to_sample(trainer, in_flight, samples, self.max_staleness)
             if min_version is not None:

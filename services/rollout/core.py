@@ -290,10 +290,11 @@ class RolloutCore:
         receiver = self._receivers.get(manifest.transport)
         if receiver is None:
             receiver = self._receivers[manifest.transport] = build_receiver(manifest.transport)
-        if manifest.transport not in offered():
+        transports = offered()
+        if manifest.transport not in transports:
             raise InvalidArgument(
                 f"this rollout does not receive weights over {manifest.transport!r} "
-                f"(it offers {', '.join(offered())})"
+                f"(it offers {', '.join(transports)})"
             )
         if self._receiving is not None and not self._receiving.done():
             raise Unavailable("another weight load is in progress; retry when it is done")

@@ -75,10 +75,7 @@ class TrainerRunner:
 
     async def _push(self, exp: Experience) -> PushResult:
         result = await self._call(self.core.push, exp)
-        for callback in self._on_push:
-            out = callback(result)
-            if asyncio.iscoroutine(out):
-                await out
+        await _notify(self._on_push, result)
         return await self._after(result)
 
     async def flush(self) -> PushResult:
@@ -94,10 +91,7 @@ class TrainerRunner:
     async def _after(self, result: PushResult) -> PushResult:
         if result.stepped:
             await self.publisher.notify()
-            for callback in self._on_step:
-                out = callback(result)
-                if asyncio.iscoroutine(out):
-                    await out
+            await _notify(self._on_step, result)
         return result
 
     async def checkpoint(self, label: str = "") -> CheckpointInfo:
@@ -118,3 +112,11 @@ class TrainerRunner:
 
     async def __aexit__(self, *_exc: object) -> None:
         await self.close()
+
+
+async def _notify(callbacks: list[Callable[[PushResult], Any]], result: PushResult) -> None:
+    """Calls each callback with result, awaiting the ones that return a coroutine."""
+    for callback in callbacks:
+        out = callback(result)
+        if asyncio.iscoroutine(out):
+            await out
